@@ -1,0 +1,26 @@
+"""GLA-GAN: MRI-to-FDG-PET synthesis and its evaluation, from BIDS to the paper's tables."""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/cohort.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/folds.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/synthesize.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/classify.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

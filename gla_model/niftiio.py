@@ -1,0 +1,62 @@
+"""NIfTI reading with validation, and atomic writing."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from gla_model.errors import InputImageError
+
+
+def load_image(path: Path | str, *, role: str) -> nib.Nifti1Image:
+    """Load a NIfTI image and fully read its data, or raise an error naming the file.
+
+    Args:
+        path: the NIfTI file (``.nii`` or ``.nii.gz``).
+        role: what the image is for (``"T1w"``, ``"PET"``), used in messages.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputImageError(f"{role} image {path} does not exist; check the path.")
+    try:
+        image = nib.load(path)
+        data = np.asanyarray(image.dataobj)
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, zlib.error,
+            gzip.BadGzipFile, ValueError) as error:
+        raise InputImageError(
+            f"{role} image {path} is not a readable NIfTI file ({error}); "
+            "re-export it as .nii or .nii.gz."
+        ) from error
+    if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
+        raise InputImageError(f"{role} image {path} is not NIfTI; convert it to .nii.gz.")
+    return nib.Nifti1Image(data, image.affine, image.header)
+
+
+def write_image_atomic(image: nib.Nifti1Image, path: Path | str) -> Path:
+    """Write ``image`` to ``path`` through a temporary file and a rename."""
+    return _write_atomic(Path(path), lambda tmp: nib.save(image, tmp))
+
+
+def write_text_atomic(text: str, path: Path | str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    return _write_atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+def _write_atomic(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

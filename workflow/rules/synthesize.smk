@@ -1,0 +1,43 @@
+"""Synthesis: PET for each fold's test subjects, and for MRI-only subjects from the full model."""
+
+
+rule synthesize_test_fold:
+    input:
+        model=RESULTS / "train" / "{variant}" / "fold-{fold}" / "model.pt",
+        folds=FOLDS_TABLE,
+        images=preprocessed(PAIRED),
+    output:
+        directory(RESULTS / "synthesize" / "{variant}" / "fold-{fold}"),
+    wildcard_constraints:
+        fold="[0-9]+",
+    log:
+        LOGS / "synthesize" / "{variant}_fold-{fold}.log",
+    benchmark:
+        BENCH / "synthesize" / "{variant}_fold-{fold}.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "gla-model synthesize --checkpoint {input.model} --folds {input.folds} "
+        "--fold {wildcards.fold} --preproc-dir {PREPROC} --out-dir {output} > {log} 2>&1"
+
+
+rule synthesize_mri_only:
+    input:
+        model=RESULTS / "train" / "{variant}" / "fold-full" / "model.pt",
+        cohort=COHORT_TABLE,
+        images=preprocessed(MRI_ONLY),
+    output:
+        directory(RESULTS / "synthesize" / "{variant}" / "full"),
+    log:
+        LOGS / "synthesize" / "{variant}_full.log",
+    benchmark:
+        BENCH / "synthesize" / "{variant}_full.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "gla-model synthesize --checkpoint {input.model} --cohort {input.cohort} "
+        "--group mri_only --preproc-dir {PREPROC} --out-dir {output} > {log} 2>&1"
