@@ -54,7 +54,7 @@ def test_patch_architectures_require_k_patches():
     variants["glagan"] = {k: v for k, v in variants["glagan"].items() if k != "k_patches"}
     config = merge_config(base=DEFAULT, override={"models": {"variants": {}}})
     config["models"] = {**config["models"], "variants": variants}
-    with pytest.raises(ConfigError, match="models.variants.glagan.k_patches': required"):
+    with pytest.raises(ConfigError, match=r"models\.variants\.glagan\.k_patches': required"):
         validate_config(config=config)
 
 

@@ -7,7 +7,10 @@ from gla_model.bids import discover_cohort
 from gla_model.cohort import plan_demo_cohort
 from gla_model.config import enabled_variants, validate_config
 
-validate_config(config=config)
+validate_config(
+    config=config,
+    schema_path=Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+)
 
 RESULTS = Path("results")
 LOGS = Path("logs")
