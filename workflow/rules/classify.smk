@@ -20,6 +20,7 @@ rule classify_paired:
         folds=FOLDS_TABLE,
     output:
         scores=RESULTS / "classify" / "paired" / "{source}.tsv",
+        predictions=RESULTS / "classify" / "paired" / "{source}_predictions.tsv",
     wildcard_constraints:
         source=_one_of(PAIRED_SOURCES),
     params:
@@ -43,6 +44,7 @@ rule classify_complete:
         cohort=COHORT_TABLE,
     output:
         scores=RESULTS / "classify" / "complete" / "{source}.tsv",
+        predictions=RESULTS / "classify" / "complete" / "{source}_predictions.tsv",
     wildcard_constraints:
         source=_one_of(COMPLETE_SOURCES),
     params:

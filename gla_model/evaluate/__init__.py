@@ -1,0 +1,1 @@
+"""Evaluation of synthetic PET: image quality, statistics, ROI features, SVM classification."""

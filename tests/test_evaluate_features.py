@@ -1,0 +1,156 @@
+"""ROI features: the one-pass bincount against a slow loop and nilearn; the CLI."""
+
+from __future__ import annotations
+
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from nilearn.maskers import NiftiLabelsMasker
+
+from gla_model.cli import main
+from gla_model.evaluate.features import feature_columns, region_means, tissue_labels
+from gla_model.evaluate.layout import TISSUES, preproc_path, synth_path
+from gla_model.resources import AAL_REGION_COUNT
+
+SHAPE = (10, 9, 8)
+
+
+def _random_case(seed: int, n_regions: int = 7):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_regions + 1, SHAPE)
+    labels[labels == 4] = 0  # region 4 absent: its means must be 0.0
+    tissue = rng.integers(-1, 3, SHAPE)
+    images = rng.random((2, *SHAPE))
+    return images, labels, tissue, n_regions
+
+
+def test_region_means_equal_a_slow_loop_and_empty_regions_are_zero():
+    images, labels, tissue, n_regions = _random_case(0)
+    got = region_means(images=images, labels=labels, tissue=tissue, n_regions=n_regions)
+    assert got.shape == (2, 2, n_regions)
+    for i in range(2):
+        for t in range(2):
+            for region in range(1, n_regions + 1):
+                voxels = (labels == region) & (tissue == t)
+                expected = images[i][voxels].mean() if voxels.any() else 0.0
+                assert got[i, t, region - 1] == pytest.approx(expected, abs=1e-12)
+    assert np.all(got[:, :, 3] == 0.0)
+
+
+def test_region_means_equal_nilearn_labels_masker():
+    images, labels, tissue, n_regions = _random_case(1)
+    got = region_means(images=images, labels=labels, tissue=tissue, n_regions=n_regions)
+    four_d = nib.Nifti1Image(np.moveaxis(images, 0, -1).astype(np.float32), np.eye(4))
+    for t in range(2):
+        label_image = nib.Nifti1Image(np.where(tissue == t, labels, 0).astype(np.int16),
+                                      np.eye(4))
+        masker = NiftiLabelsMasker(labels_img=label_image, strategy="mean")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = masker.fit_transform(four_d)
+        ids = np.array([masker.region_ids_[i] for i in range(values.shape[1])])
+        np.testing.assert_allclose(got[:, t, ids - 1], values, atol=1e-6)
+
+
+def test_region_means_reject_out_of_range_labels_and_grid_mismatch():
+    images, labels, tissue, n_regions = _random_case(2)
+    with pytest.raises(Exception, match="labels must lie"):
+        region_means(images=images, labels=labels + 10, tissue=tissue, n_regions=n_regions)
+    with pytest.raises(Exception, match="different grids"):
+        region_means(images=images[:, :5], labels=labels, tissue=tissue, n_regions=n_regions)
+
+
+def test_tissue_is_the_argmax_inside_the_mask():
+    gm = np.array([0.6, 0.3, 0.2, 0.4, 0.0, 0.9])
+    wm = np.array([0.3, 0.5, 0.2, 0.4, 0.0, 0.1])
+    csf = np.array([0.1, 0.2, 0.6, 0.2, 0.0, 0.0])
+    mask = np.array([1, 1, 1, 1, 1, 0])
+    got = tissue_labels(probsegs={"GM": gm, "WM": wm, "CSF": csf}, mask=mask)
+    # GM, WM, CSF, tie -> GM, no probability -> none, outside mask -> none.
+    np.testing.assert_array_equal(got, [0, 1, 2, 0, -1, -1])
+
+
+def _write(data: np.ndarray, path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.asarray(data, np.float32), np.eye(4)), path)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """Three paired and two MRI-only subjects on a tiny grid; AAL labels 1..116 tiled."""
+    rng = np.random.default_rng(3)
+    shape = (12, 12, 12)
+    atlas = (np.arange(np.prod(shape)) % (AAL_REGION_COUNT + 1)).reshape(shape)
+    _write(atlas, tmp_path / "atlas.nii.gz")
+    cohort = pd.DataFrame({"participant_id": ["p1", "p2", "p3", "m1", "m2"],
+                           "diagnosis": ["AD", "CN", "AD", "CN", "AD"],
+                           "group": ["paired"] * 3 + ["mri_only"] * 2})
+    cohort.to_csv(tmp_path / "cohort.tsv", sep="\t", index=False)
+    pre = tmp_path / "pre"
+    for pid, group in zip(cohort["participant_id"], cohort["group"], strict=True):
+        kinds = ["T1w", *TISSUES, *(["pet"] if group == "paired" else [])]
+        for kind in kinds:
+            _write(rng.random(shape), preproc_path(preproc_dir=pre, participant_id=pid,
+                                                   kind=kind))
+        _write(np.ones(shape), preproc_path(preproc_dir=pre, participant_id=pid, kind="mask"))
+        model = {"p1": "fold-0", "p2": "fold-1", "p3": "fold-0"}.get(pid, "full")
+        _write(rng.random(shape) + 10.0, synth_path(synth_dir=tmp_path / "syn",
+                                                    participant_id=pid, model=model))
+    return tmp_path, atlas
+
+
+def _features(root, *extra: str) -> pd.DataFrame:
+    out = root / "features.tsv"
+    assert main(["features", "--cohort", str(root / "cohort.tsv"), "--preproc-dir",
+                 str(root / "pre"), "--atlas", str(root / "atlas.nii.gz"), *extra,
+                 "--out", str(out)]) == 0
+    return pd.read_csv(out, sep="\t", dtype={"participant_id": str}).set_index("participant_id")
+
+
+def test_cli_real_source_keeps_mri_only_subjects_with_nan_pet(tree):
+    root, atlas = tree
+    table = _features(root, "--source", "real")
+    assert list(table.columns[4:]) == feature_columns() and len(feature_columns()) == 464
+    assert table.loc["p1", "pet_origin"] == "real" and table.loc["m1", "pet_origin"] == "none"
+    pet = feature_columns(modalities=("pet",))
+    assert table.loc[["m1", "m2"], pet].isna().all().all()
+    assert table.loc[["p1", "p2", "p3"], pet].notna().all().all()
+    # One feature by hand: mean T1w of p2 over GM voxels of AAL region 5.
+    load = lambda kind: nib.load(preproc_path(preproc_dir=root / "pre", participant_id="p2",  # noqa: E731
+                                              kind=kind)).get_fdata()
+    gm = np.argmax(np.stack([load(t) for t in TISSUES]), axis=0) == 0
+    expected = load("T1w")[gm & (atlas == 5)].mean()
+    assert table.loc["p2", "mri_gm_5"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_cli_variant_source_uses_test_fold_and_full_model_images(tree):
+    root, _ = tree
+    real = _features(root, "--source", "real")
+    synth = _features(root, "--source", "v1", "--synth-dir", str(root / "syn"))
+    assert synth["pet_origin"].to_dict() == {"p1": "fold-0", "p2": "fold-1", "p3": "fold-0",
+                                             "m1": "full", "m2": "full"}
+    assert (synth["source"] == "v1").all()
+    # Synthetic PET was offset by +10: every non-empty PET feature sees it; MRI is unchanged.
+    pet = synth[feature_columns(modalities=("pet",))].to_numpy()
+    assert np.all((pet == 0.0) | (pet > 9.0)) and np.count_nonzero(pet > 9.0) > 0.9 * pet.size
+    mri = feature_columns(modalities=("mri",))
+    pd.testing.assert_frame_equal(synth.loc[real.index, mri], real[mri])
+
+
+def test_cli_rejects_ambiguous_or_missing_synthesis(tree, capsys):
+    root, _ = tree
+    synth_path(synth_dir=root / "syn", participant_id="p1", model="fold-1").parent.mkdir(
+        parents=True, exist_ok=True)
+    _write(np.ones((12, 12, 12)), synth_path(synth_dir=root / "syn", participant_id="p1",
+                                             model="fold-1"))
+    args = ["features", "--cohort", str(root / "cohort.tsv"), "--preproc-dir",
+            str(root / "pre"), "--atlas", str(root / "atlas.nii.gz"), "--out",
+            str(root / "f.tsv")]
+    assert main([*args, "--source", "v1", "--synth-dir", str(root / "syn")]) == 2
+    assert "sub-p1" in capsys.readouterr().err
+    assert main([*args, "--source", "real", "--synth-dir", str(root / "syn")]) == 2
+    assert main([*args, "--source", "v1"]) == 2
+    assert not (root / "f.tsv").exists()
