@@ -73,10 +73,12 @@ def _cross_key_problems(config: dict[str, Any]) -> list[str]:
         for name, spec in variants.items()
         if spec["arch"] in PATCH_ARCHS and "k_patches" not in spec
     ]
-    interpolation = config["report"]["interpolation_variant"]
-    if interpolation not in enabled:
-        problems.append(
-            f"config key 'report.interpolation_variant': '{interpolation}' is not enabled; "
-            f"choose one of {enabled}"
-        )
+    for key, name in [("evaluation.reference_variant", config["evaluation"]["reference_variant"]),
+                      ("report.interpolation_variant", config["report"]["interpolation_variant"])]:
+        if name not in enabled:
+            problems.append(f"config key '{key}': '{name}' is not enabled; choose one of {enabled}")
+    fold, n_folds = config["report"]["interpolation_fold"], config["cv"]["n_folds"]
+    if fold >= n_folds:
+        problems.append(f"config key 'report.interpolation_fold': {fold} is not a fold; "
+                        f"choose 0 to {n_folds - 1}")
     return problems

@@ -40,6 +40,10 @@ def test_shipped_configs_are_valid(preset):
          "'models.enabled': 'resnet' is not defined"),
         ({"report": {"interpolation_variant": "cyclegan"}},
          "'report.interpolation_variant': 'cyclegan' is not enabled"),
+        ({"evaluation": {"reference_variant": "glagan_k8"}},
+         "'evaluation.reference_variant': 'glagan_k8' is not enabled"),
+        ({"report": {"interpolation_fold": 5}},
+         "'report.interpolation_fold': 5 is not a fold; choose 0 to 4"),
     ],
 )
 def test_invalid_config_names_key_and_allowed_values(override, expected):

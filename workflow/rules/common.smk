@@ -46,9 +46,7 @@ VARIANTS = enabled_variants(config=config)
 FOLDS = [str(fold) for fold in range(config["cv"]["n_folds"])]
 PAIRED_SOURCES = ["mri_only", "real_pet", *VARIANTS]
 COMPLETE_SOURCES = ["mri_only", *VARIANTS]
-QUALITY_SOURCES = [*VARIANTS] + (
-    ["mean_train_pet"] if config["evaluation"]["mean_train_pet_baseline"] else []
-)
+QUALITY_SOURCES = [*VARIANTS, "mean_train_pet"]
 
 
 def _one_of(names):

@@ -1,0 +1,259 @@
+"""``gla-model report``: write the run's tables, figures, interpolation figure and summary.
+
+``--what`` picks the parts (one Snakemake rule each); every part reads only the inputs it
+names and writes its files atomically under ``--out-dir``:
+
+* ``tables``: ``tables/{table1_synthesis_quality, table2_classification_paired,
+  table3_classification_complete, qc_summary}.{tsv,md}`` and
+  ``tables/ablation_<architecture|losses|patches>.{tsv,md}`` for each ablation group with
+  a reported variant.
+* ``figures``: ``figures/ablation_<...>.png`` (same groups), ``figures/qualitative_main_{AD,CN}
+  .png`` and, when the architecture group is reported, ``figures/qualitative_architecture_
+  {AD,CN}.png``, and ``figures/training_curves.png``.
+* ``interpolation``: ``figures/interpolation.png`` and ``tables/interpolation.tsv``.
+* ``summary``: ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gla_model.errors import ConfigError
+from gla_model.evaluate.layout import preproc_path, synth_path
+from gla_model.evaluate.tables import read_table, write_table
+from gla_model.niftiio import load_image, write_text_atomic
+from gla_model.report import figures, inputs, tables
+from gla_model.report.outputs import (
+    GROUPS,
+    PARTS,
+    QUALITATIVE_GROUPS,
+    group_members,
+)
+from gla_model.report.summary import SummaryInputs, summary_markdown
+
+LOG = logging.getLogger(__name__)
+
+#: Arguments each part needs (attribute names of the parsed arguments).
+REQUIRED = {
+    "tables": ("image_quality_dir", "metric_spec", "classify_dir", "qc"),
+    "figures": ("image_quality_dir", "classify_dir", "train_dir", "synth_dir", "preproc_dir",
+                "folds"),
+    "interpolation": ("checkpoint", "preproc_dir", "atlas", "folds", "features_real", "svm"),
+    "summary": ("image_quality_dir", "metric_spec", "classify_dir", "qc", "cohort", "folds",
+                "failures_dir", "config_json"),
+}
+
+
+def build_tables(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
+                 ) -> list[tables.Table]:
+    """Every table of the report, from the evaluation outputs."""
+    scores, paired, complete = _results(args=args, variants=variants)
+    spec = inputs.read_json_argument(str(args.metric_spec), role="metric spec")
+    qc = read_table(args.qc, columns=("participant_id",), role="QC")
+    built = [tables.synthesis_quality_table(scores=scores, variants=variants, metric_spec=spec),
+             tables.classification_table(results=paired, variants=variants,
+                                         experiment="paired"),
+             tables.classification_table(results=complete, variants=variants,
+                                         experiment="complete"),
+             tables.qc_table(qc=qc)]
+    for group in GROUPS[1:]:
+        if group_members(variants=variants, group=group):
+            built.append(tables.ablation_table(scores=scores, paired=paired, complete=complete,
+                                               variants=variants, group=group,
+                                               reference=args.reference))
+    return built
+
+
+def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) -> list[Path]:
+    """Ablation bars, qualitative slices and training curves."""
+    scores, paired, complete = _results(args=args, variants=variants)
+    out = Path(args.out_dir) / "figures"
+    written = []
+    for group in GROUPS[1:]:
+        if not group_members(variants=variants, group=group):
+            continue
+        table = tables.ablation_table(scores=scores, paired=paired, complete=complete,
+                                      variants=variants, group=group, reference=args.reference)
+        title = f"Ablation: {group.removeprefix('ablation_')} (reference {args.reference})"
+        written.append(figures.save_figure(
+            figure=figures.ablation_figure(table=table.data, title=title),
+            path=out / f"{table.name}.png"))
+    folds = read_table(args.folds, columns=("participant_id", "diagnosis", "fold"),
+                       role="folds")
+    for group in QUALITATIVE_GROUPS:
+        if not group_members(variants=variants, group=group):
+            continue
+        names = _with_reference(group=group, variants=variants, reference=args.reference)
+        for diagnosis in ("AD", "CN"):
+            written.append(_qualitative(args=args, folds=folds, names=names, variants=variants,
+                                        diagnosis=diagnosis,
+                                        path=out / f"qualitative_{group.removeprefix('ablation_')}"
+                                                   f"_{diagnosis}.png"))
+    histories = {spec["label"]: inputs.read_history(train_dir=args.train_dir, variant=name)
+                 for name, spec in variants.items()}
+    written.append(figures.save_figure(figure=figures.training_curves_figure(
+        histories=histories), path=out / "training_curves.png"))
+    return written
+
+
+def write_interpolation(*, args: argparse.Namespace) -> list[Path]:
+    """Fig 11 and its P(CN) table, with the fold's generator from ``--checkpoint``."""
+    from gla_model.evaluate.features import read_features
+    from gla_model.report.interpolation import run_interpolation
+
+    folds = read_table(args.folds, columns=("participant_id", "diagnosis", "fold"),
+                       role="folds")
+    result = run_interpolation(
+        preproc_dir=args.preproc_dir, atlas=args.atlas, folds=folds,
+        fold=args.interpolation_fold, features_real=read_features(args.features_real),
+        svm_config=inputs.read_json_argument(args.svm, role="--svm"), seed=args.seed,
+        steps=args.interpolation_steps, synthesize=_synthesizer(checkpoint=args.checkpoint))
+    voxel_size = _voxel_size(preproc_path(preproc_dir=args.preproc_dir,
+                                          participant_id=result.participants["CN"], kind="pet"))
+    figure = figures.interpolation_figure(
+        real={d: {"mri": v.mri, "pet": v.pet} for d, v in result.real.items()},
+        interpolated=[{"mri": s.mri, "pet": s.pet} for s in result.steps],
+        alphas=result.alphas, p_cn_real=result.p_cn_real, p_cn_steps=result.p_cn_steps,
+        voxel_size=voxel_size)
+    out = Path(args.out_dir)
+    return [figures.save_figure(figure=figure, path=out / "figures" / "interpolation.png"),
+            write_table(result.table(), out / "tables" / "interpolation.tsv")]
+
+
+def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) -> Path:
+    """``summary.md`` from the same inputs as the tables plus cohort, folds and config."""
+    scores, paired, complete = _results(args=args, variants=variants)
+    summary = SummaryInputs(
+        config=inputs.read_json_argument(args.config_json, role="--config-json"),
+        variants=variants, reference=args.reference,
+        cohort=read_table(args.cohort, columns=("participant_id", "diagnosis", "group"),
+                          role="cohort"),
+        folds=read_table(args.folds, columns=("participant_id", "diagnosis", "fold"),
+                         role="folds"),
+        metric_spec=inputs.read_json_argument(str(args.metric_spec), role="metric spec"),
+        scores=scores, paired=paired, complete=complete,
+        tables=build_tables(args=args, variants=variants),
+        failures=inputs.read_failures(directory=args.failures_dir))
+    return write_text_atomic(summary_markdown(inputs=summary),
+                             Path(args.out_dir) / "summary.md")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``gla-model report``."""
+    parser.add_argument("--what", nargs="+", choices=PARTS, required=True,
+                        help="which parts to write")
+    parser.add_argument("--variants-json", required=True,
+                        help="reported variants {name: spec with group and label}: JSON or file")
+    parser.add_argument("--reference", default="glagan",
+                        help="the variant ablations are compared with and findings are about")
+    parser.add_argument("--out-dir", type=Path, required=True, help="results/report")
+    parser.add_argument("--config-json", help="the workflow config: JSON or file (summary)")
+    paths = {"image-quality-dir": "results/evaluate/image_quality",
+             "metric-spec": "results/evaluate/metric_spec.json",
+             "classify-dir": "results/classify (paired/ and complete/)",
+             "qc": "results/preprocess/qc.tsv", "cohort": "results/cohort/cohort.tsv",
+             "folds": "results/folds/folds.tsv",
+             "failures-dir": "results/preprocess/failures (may be absent)",
+             "train-dir": "results/train", "synth-dir": "results/synthesize",
+             "preproc-dir": "results/preprocess",
+             "atlas": "results/preprocess/atlas-AAL_space-MNI_dseg.nii.gz",
+             "features-real": "results/features/real.tsv",
+             "checkpoint": "results/train/<variant>/fold-<k>/model.pt (interpolation)"}
+    for flag, help_text in paths.items():
+        parser.add_argument(f"--{flag}", type=Path, help=help_text)
+    parser.add_argument("--svm", help='{"C": [...], "gamma": [...], "inner_folds": k}: JSON '
+                                      "or file (interpolation)")
+    parser.add_argument("--seed", type=int, default=0, help="SVM seed (interpolation)")
+    parser.add_argument("--interpolation-fold", type=int, default=0,
+                        help="outer fold whose model and test subjects drive Fig 11")
+    parser.add_argument("--interpolation-steps", type=int, default=7)
+
+
+def run_command(args: argparse.Namespace) -> None:
+    """Write the requested parts."""
+    variants = inputs.check_variants(
+        inputs.read_json_argument(args.variants_json, role="--variants-json"))
+    for part in args.what:
+        missing = [f"--{name.replace('_', '-')}" for name in REQUIRED[part]
+                   if getattr(args, name) is None]
+        if missing:
+            raise ConfigError(f"gla-model report --what {part} needs {' '.join(missing)}.")
+    for part in args.what:
+        if part == "tables":
+            out = Path(args.out_dir) / "tables"
+            written = [p for t in build_tables(args=args, variants=variants)
+                       for p in tables.write_table_files(table=t, out_dir=out)]
+        elif part == "figures":
+            written = write_figures(args=args, variants=variants)
+        elif part == "interpolation":
+            written = write_interpolation(args=args)
+        else:
+            written = [write_summary(args=args, variants=variants)]
+        LOG.info("report %s: wrote %d files under %s", part, len(written), args.out_dir)
+
+
+def _results(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    names = list(variants)
+    scores = inputs.read_image_quality(directory=args.image_quality_dir,
+                                       names=[*names, tables.BASELINE])
+    paired = inputs.read_classification(directory=args.classify_dir, experiment="paired",
+                                        sources=[inputs.MRI_ONLY, inputs.REAL_PET, *names])
+    complete = inputs.read_classification(directory=args.classify_dir, experiment="complete",
+                                          sources=[inputs.MRI_ONLY, *names])
+    return scores, paired, complete
+
+
+def _with_reference(*, group: str, variants: Mapping[str, Mapping], reference: str
+                    ) -> list[str]:
+    members = group_members(variants=variants, group=group)
+    extra = [reference] if reference in variants and reference not in members else []
+    return extra + members
+
+
+def _qualitative(*, args: argparse.Namespace, folds: pd.DataFrame, names: list[str],
+                 variants: Mapping[str, Mapping], diagnosis: str, path: Path) -> Path:
+    """Figs 4/7 for the first ``diagnosis`` subject (by participant_id) of folds.tsv."""
+    candidates = sorted(folds.loc[folds["diagnosis"] == diagnosis, "participant_id"])
+    if not candidates:
+        raise inputs.ReportInputError(f"{args.folds} has no {diagnosis} subject to show.")
+    participant_id = candidates[0]
+    fold = int(folds.loc[folds["participant_id"] == participant_id, "fold"].iloc[0])
+    truth_path = preproc_path(preproc_dir=args.preproc_dir, participant_id=participant_id,
+                              kind="pet")
+    truth = load_image(truth_path, role="real PET").get_fdata()
+    synthetic = {variants[name]["label"]: load_image(
+        synth_path(synth_dir=Path(args.synth_dir) / name, participant_id=participant_id,
+                   model=f"fold-{fold}"), role=f"synthetic PET ({name})").get_fdata()
+        for name in names}
+    figure = figures.qualitative_figure(
+        truth=truth, synthetic=synthetic, voxel_size=_voxel_size(truth_path),
+        title=f"{diagnosis} test subject sub-{participant_id} (fold {fold})")
+    return figures.save_figure(figure=figure, path=path)
+
+
+def _voxel_size(path: Path) -> tuple[float, float, float]:
+    return tuple(float(z) for z in load_image(path, role="PET").header.get_zooms()[:3])
+
+
+def _synthesizer(*, checkpoint: Path):
+    """``mri -> pet`` with the generator of ``checkpoint`` (CPU, no grad)."""
+    import torch
+
+    from gla_model.checkpoint import load_model
+
+    bundle, _ = load_model(checkpoint)
+
+    def synthesize(mri: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            tensor = torch.from_numpy(np.asarray(mri, dtype=np.float32))[None, None]
+            return bundle.generator(tensor)[0, 0].numpy()
+
+    return synthesize
+

@@ -1,0 +1,217 @@
+"""``summary.md``: the run's configuration, cohort and metric spec, what each table shows,
+and findings computed from the results, stated plainly whichever way they go."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from gla_model.evaluate import stats
+from gla_model.report.inputs import CLASSIFICATION_METRICS, IMAGE_METRICS, MRI_ONLY, REAL_PET
+from gla_model.report.tables import (
+    BASELINE,
+    BASELINE_LABEL,
+    METRIC_LABELS,
+    Table,
+    baseline_check,
+    format_p,
+    markdown_table,
+    metric_spec_lines,
+)
+
+ALPHA = 0.05
+TABLE_DESCRIPTIONS = {
+    "table1_synthesis_quality": "Table I: SSIM, MS-SSIM, PSNR and MAE of each main model's "
+    "synthetic PET against the real PET of the test fold's subjects, next to the trivial "
+    "mean-training-PET baseline; mean ± SD over folds, paired t-test and Wilcoxon p-values "
+    "against the best row.",
+    "table2_classification_paired": "Table II: AD-vs-CN RBF-SVM on the paired cohort, "
+    "cross-validated on the generators' folds; trained on real PET, tested on MRI only, real "
+    "PET, or each model's synthetic PET; mean ± SD over folds x seeds.",
+    "table3_classification_complete": "Table III: the same SVM on the cohort completed with "
+    "each model's synthetic PET for the MRI-only subjects, against MRI features only.",
+    "ablation_architecture": "Ablation (Fig 4/8): global-only and local-only generators "
+    "against GLA-GAN: image quality and classification accuracy/AUC.",
+    "ablation_losses": "Ablation (Fig 8): loss-term combinations of GLA-GAN.",
+    "ablation_patches": "Ablation (Fig 9): number of local patches K of GLA-GAN.",
+    "qc_summary": "Preprocessing QC: distribution of every QC measure and the flagged "
+    "subjects.",
+}
+
+
+@dataclass(frozen=True)
+class SummaryInputs:
+    """What the summary is computed from."""
+
+    config: Mapping
+    variants: Mapping[str, Mapping]
+    reference: str
+    cohort: pd.DataFrame
+    folds: pd.DataFrame
+    metric_spec: Mapping
+    scores: pd.DataFrame
+    paired: pd.DataFrame
+    complete: pd.DataFrame
+    tables: Sequence[Table]
+    failures: Mapping[str, str]
+
+
+def findings(*, inputs: SummaryInputs) -> list[str]:
+    """Plain statements of what the results show."""
+    return [
+        real_pet_finding(paired=inputs.paired),
+        baseline_finding(scores=inputs.scores, variants=inputs.variants),
+        *reference_findings(scores=inputs.scores, paired=inputs.paired,
+                            complete=inputs.complete, variants=inputs.variants,
+                            reference=inputs.reference),
+        completion_finding(complete=inputs.complete, variants=inputs.variants),
+    ]
+
+
+def real_pet_finding(*, paired: pd.DataFrame) -> str:
+    """Whether real PET beats MRI only in the paired classification (accuracy and AUC)."""
+    rows = paired.loc[paired["source"].isin([REAL_PET, MRI_ONLY])]
+    tests = stats.compare_to_best(rows=rows, metrics=("accuracy", "auc"), by="source",
+                                  pair_on=("seed", "fold"),
+                                  higher_is_better={"accuracy": True, "auc": True})
+    means = rows.groupby("source")[["accuracy", "auc"]].mean()
+    parts = []
+    for metric in ("accuracy", "auc"):
+        real, mri = means.loc[REAL_PET, metric], means.loc[MRI_ONLY, metric]
+        test = tests.loc[(tests["metric"] == metric) & (tests["source"] != tests["best"])]
+        p_t, p_w = test["t_pvalue"].iloc[0], test["wilcoxon_pvalue"].iloc[0]
+        verdict = "higher" if real > mri else "not higher"
+        parts.append(f"{METRIC_LABELS[metric]} {real:.3f} vs {mri:.3f} ({verdict}; "
+                     f"t {format_p(p_t)}, W {format_p(p_w)})")
+    real_better = all(means.loc[REAL_PET] > means.loc[MRI_ONLY])
+    head = ("Real PET beats MRI only" if real_better
+            else "Real PET does NOT beat MRI only on both metrics")
+    return f"{head} in paired classification: " + "; ".join(parts) + "."
+
+
+def baseline_finding(*, scores: pd.DataFrame, variants: Mapping[str, Mapping]) -> str:
+    """Whether every variant beats the mean-training-PET baseline on MAE and SSIM."""
+    check = baseline_check(scores=scores).set_index("variant")
+    base = check.loc[BASELINE]
+    reported = [name for name in variants if name in check.index]
+    failing = [name for name in reported if not check.loc[name, "beats_mean_train_pet"]]
+    detail = f"(baseline MAE {base['mae_mean']:.4f}, SSIM {base['ssim_mean']:.4f})"
+    if not failing:
+        return (f"Every model ({len(reported)}) beats the mean-training-PET baseline on both "
+                f"MAE and SSIM {detail}.")
+    listed = ", ".join(
+        f"{variants[name]['label']} (MAE {check.loc[name, 'mae_mean']:.4f}, "
+        f"SSIM {check.loc[name, 'ssim_mean']:.4f})" for name in failing)
+    return (f"NOT every model beats the mean-training-PET baseline on MAE and SSIM "
+            f"{detail}: {listed} do(es) not.")
+
+
+def reference_findings(*, scores: pd.DataFrame, paired: pd.DataFrame,
+                       complete: pd.DataFrame, variants: Mapping[str, Mapping],
+                       reference: str) -> list[str]:
+    """Per main table, whether the reference (GLA-GAN) is the best *model* on each metric:
+    among the main variants (and the mean-PET baseline in Table I; real PET and MRI only
+    are judged by the other findings), with p-values against the best model."""
+    if reference not in variants:
+        return [f"The reference model {reference!r} was not run, so no statement is made "
+                "about whether it is best."]
+    label = variants[reference]["label"]
+    models = [name for name, spec in variants.items() if spec["group"] == "main"]
+    if reference not in models:
+        models.append(reference)
+    statements = []
+    for title, rows, key, metrics, pair_on, higher in (
+            ("Table I", scores.loc[scores["variant"].isin([*models, BASELINE])], "variant",
+             IMAGE_METRICS, ("participant_id",), stats.HIGHER_IS_BETTER),
+            ("Table II", paired.loc[paired["source"].isin(models)], "source",
+             CLASSIFICATION_METRICS, ("seed", "fold"),
+             dict.fromkeys(CLASSIFICATION_METRICS, True)),
+            ("Table III", complete.loc[complete["source"].isin(models)], "source",
+             CLASSIFICATION_METRICS, ("seed", "fold"),
+             dict.fromkeys(CLASSIFICATION_METRICS, True))):
+        tests = stats.compare_to_best(rows=rows, metrics=metrics, by=key, pair_on=pair_on,
+                                      higher_is_better=dict(higher)).set_index(["metric", key])
+        best, not_best = [], []
+        for metric in metrics:
+            row = tests.loc[(metric, reference)]
+            if row["best"] == reference:
+                best.append(METRIC_LABELS[metric])
+                continue
+            winner = (variants[row["best"]]["label"] if row["best"] in variants
+                      else BASELINE_LABEL)
+            significant = row["t_pvalue"] < ALPHA
+            not_best.append(
+                f"{METRIC_LABELS[metric]} (best: {winner}; t {format_p(row['t_pvalue'])}, "
+                f"W {format_p(row['wilcoxon_pvalue'])}, "
+                f"{'significant' if significant else 'not significant'} at {ALPHA})")
+        if not not_best:
+            statements.append(f"{title}: {label} is the best model on every metric.")
+        else:
+            statements.append(f"{title}: {label} is NOT the best model on {len(not_best)} of "
+                              f"{len(metrics)} metrics: " + "; ".join(not_best)
+                              + f". It is best on {', '.join(best) or 'no metric'}.")
+    return statements
+
+
+def completion_finding(*, complete: pd.DataFrame, variants: Mapping[str, Mapping]) -> str:
+    """Which models' completed cohorts beat MRI only on mean accuracy (Table III)."""
+    means = complete.groupby("source")["accuracy"].mean()
+    mri = means.loc[MRI_ONLY]
+    names = [name for name in variants if name in means.index]
+    better = [variants[name]["label"] for name in names if means.loc[name] > mri]
+    worse = [variants[name]["label"] for name in names if means.loc[name] <= mri]
+    return (f"Completed cohort (Table III), accuracy vs MRI only ({mri:.3f}): higher with "
+            f"{', '.join(better) or 'no model'}; not higher with {', '.join(worse) or 'no model'}.")
+
+
+def summary_markdown(*, inputs: SummaryInputs) -> str:
+    """The whole ``summary.md``."""
+    lines = ["# GLA-GAN reproduction: summary of this run", "",
+             "## Findings", "", *(f"- {f}" for f in findings(inputs=inputs)), "",
+             "## Configuration", "", *(f"- {line}" for line in _config_lines(inputs.config)),
+             "", "Models reported:", "", markdown_table(_variant_rows(inputs.variants)), "",
+             "## Cohort", "", markdown_table(_cohort_counts(inputs.cohort)), "",
+             f"{len(inputs.folds)} paired subjects are in the cross-validation folds.", "",
+             "## Failed subjects", "", *_failure_lines(inputs.failures), "",
+             "## Metric spec", "", *(f"- {line}" for line in metric_spec_lines(inputs.metric_spec)),
+             "", "## Tables", "",
+             *(f"- `{t.name}`: {TABLE_DESCRIPTIONS.get(t.name, t.name)}"
+               for t in inputs.tables), ""]
+    return "\n".join(lines)
+
+
+def _config_lines(config: Mapping, prefix: str = "") -> list[str]:
+    lines = []
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if path == "models.variants":
+            continue
+        if isinstance(value, Mapping):
+            lines.extend(_config_lines(value, prefix=f"{path}."))
+        else:
+            lines.append(f"{path}: {value}")
+    return lines
+
+
+def _variant_rows(variants: Mapping[str, Mapping]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "name": name, "label": spec["label"], "group": spec["group"],
+        "arch": spec.get("arch", ""), "k_patches": spec.get("k_patches", ""),
+        "width": spec.get("width", ""),
+        "losses": ", ".join(f"{k}={v}" for k, v in spec.get("losses", {}).items() if v)}
+        for name, spec in variants.items()])
+
+
+def _cohort_counts(cohort: pd.DataFrame) -> pd.DataFrame:
+    counts = pd.crosstab(cohort["group"], cohort["diagnosis"], margins=True,
+                         margins_name="total")
+    return counts.reset_index().rename(columns={"group": "group \\ diagnosis"})
+
+
+def _failure_lines(failures: Mapping[str, str]) -> list[str]:
+    if not failures:
+        return ["No subject failed preprocessing."]
+    return [f"{len(failures)} subject(s) failed preprocessing and are excluded:", "",
+            *(f"- sub-{pid}: {reason}" for pid, reason in failures.items())]

@@ -1,0 +1,212 @@
+"""`gla-model report` end to end on a small synthetic results tree, and Fig 11's computation."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from gla_model.cli import main
+from gla_model.evaluate.features import feature_columns
+from gla_model.report import interpolation
+from gla_model.report.inputs import ReportInputError
+from gla_model.report.outputs import output_paths
+from tests.test_report_tables import classification_rows, image_scores
+
+GRID = 8
+VARIANTS = {
+    "glagan": {"group": "main", "label": "GLA-GAN", "arch": "glagan", "k_patches": 4,
+               "width": 0.25, "losses": {"l1": 1.0, "roi": 10.0}},
+    "unet3d": {"group": "main", "label": "3D U-Net", "arch": "unet3d", "width": 0.25,
+               "losses": {"l1": 1.0}},
+    "glagan_global": {"group": "ablation_architecture", "label": "Global only",
+                      "arch": "glagan_global", "width": 0.25, "losses": {"l1": 1.0}},
+}
+IDS = [f"s{i:02d}" for i in range(10)]
+DIAGNOSES = ["CN" if i % 2 == 0 else "AD" for i in range(10)]
+
+
+def _save(data: np.ndarray, path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data.astype(np.float32), np.diag([2.0, 2.5, 2.0, 1.0])), path)
+
+
+def _volumes(participant_id: str, diagnosis: str) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(int(participant_id[1:]))
+    shape = (GRID,) * 3
+    mask = np.zeros(shape)
+    mask[1:-1, 1:-1, 1:-1] = 1
+    gm = np.zeros(shape)
+    gm[:, :, : GRID // 2] = 0.8
+    wm = np.where(gm > 0, 0.1, 0.8)
+    hypo = 0.5 if diagnosis == "AD" else 0.0  # AD: low uptake in the lower half
+    pet = np.clip(0.6 + rng.normal(0, 0.02, shape) - hypo * (gm > 0) * 0.5, 0, 1) * mask
+    mri = np.clip(0.5 + rng.normal(0, 0.02, shape), 0, 1) * mask
+    return {"T1w": mri, "pet": pet, "GM": gm, "WM": wm, "CSF": 1 - gm - wm, "mask": mask}
+
+
+def _write_preprocessed(root, participant_id: str, diagnosis: str) -> None:
+    names = {"T1w": "desc-preproc_T1w", "pet": "desc-preproc_pet", "mask": "desc-brain_mask",
+             "GM": "label-GM_probseg", "WM": "label-WM_probseg", "CSF": "label-CSF_probseg"}
+    for kind, volume in _volumes(participant_id, diagnosis).items():
+        _save(volume, root / f"sub-{participant_id}" /
+              f"sub-{participant_id}_space-MNI_{names[kind]}.nii.gz")
+
+
+def _folds() -> pd.DataFrame:
+    folds = pd.DataFrame({"participant_id": IDS, "diagnosis": DIAGNOSES,
+                          "fold": [i // 2 % 5 for i in range(10)]})
+    for k in range(5):
+        folds[f"role_fold{k}"] = ["test" if f == k else ("val" if i == (2 * k + 2) % 10
+                                                          else "train")
+                                  for i, f in enumerate(folds["fold"])]
+    return folds
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A results tree with every input of the tables, figures and summary parts."""
+    root = tmp_path / "results"
+    folds = _folds()
+    (root / "folds").mkdir(parents=True)
+    folds.to_csv(root / "folds" / "folds.tsv", sep="\t", index=False)
+    quality = image_scores({"glagan": {"mae": -0.004, "ssim": 0.03}, "unet3d": {"mae": -0.002},
+                            "glagan_global": {"ssim": 0.01}, "mean_train_pet": {}}, n=10)
+    quality["participant_id"] = quality["participant_id"].map(lambda s: IDS[int(s)])
+    quality["fold"] = quality["participant_id"].map(folds.set_index("participant_id")["fold"])
+    (root / "evaluate" / "image_quality").mkdir(parents=True)
+    for variant, part in quality.groupby("variant"):
+        part.to_csv(root / "evaluate" / "image_quality" / f"{variant}.tsv", sep="\t",
+                    index=False)
+    (root / "evaluate" / "metric_spec.json").write_text(json.dumps({"dimensionality": "3D"}))
+    for experiment, sources in (("paired", ["mri_only", "real_pet", *VARIANTS]),
+                                ("complete", ["mri_only", *VARIANTS])):
+        rows = classification_rows({s: 0.8 + 0.01 * i for i, s in enumerate(sources)},
+                                   experiment=experiment)
+        (root / "classify" / experiment).mkdir(parents=True)
+        for source, part in rows.groupby("source"):
+            part.to_csv(root / "classify" / experiment / f"{source}.tsv", sep="\t", index=False)
+    (root / "preprocess" / "failures").mkdir(parents=True)
+    pd.DataFrame({"participant_id": IDS, "snr": np.linspace(5, 9, 10),
+                  "flag_registration": [False] * 9 + [True]}).to_csv(
+        root / "preprocess" / "qc.tsv", sep="\t", index=False)
+    (root / "preprocess" / "failures" / "sub-x99.txt").write_text("skull strip failed\n")
+    (root / "cohort").mkdir()
+    pd.DataFrame({"participant_id": [*IDS, "m1", "m2"],
+                  "diagnosis": [*DIAGNOSES, "CN", "AD"],
+                  "group": ["paired"] * 10 + ["mri_only"] * 2}).to_csv(
+        root / "cohort" / "cohort.tsv", sep="\t", index=False)
+    for variant in VARIANTS:
+        for fold in range(5):
+            history = pd.DataFrame({"epoch": [1, 1, 2, 2], "split": ["train", "val"] * 2,
+                                    "l1": [0.3, 0.35, 0.2, 0.3]})
+            path = root / "train" / variant / f"fold-{fold}" / "history.tsv"
+            path.parent.mkdir(parents=True)
+            history.to_csv(path, sep="\t", index=False)
+    for participant_id, diagnosis, fold in folds[["participant_id", "diagnosis",
+                                                  "fold"]].itertuples(index=False):
+        _write_preprocessed(root / "preprocess", participant_id, diagnosis)
+        pet = _volumes(participant_id, diagnosis)["pet"]
+        for variant in VARIANTS:
+            _save(pet * 0.9, root / "synthesize" / variant / f"fold-{fold}" /
+                  f"sub-{participant_id}_desc-synth_pet.nii.gz")
+    return root
+
+
+def _arguments(root, out) -> list[str]:
+    return ["--variants-json", json.dumps(VARIANTS), "--out-dir", str(out),
+            "--config-json", json.dumps({"cv": {"n_folds": 5}}),
+            "--image-quality-dir", str(root / "evaluate" / "image_quality"),
+            "--metric-spec", str(root / "evaluate" / "metric_spec.json"),
+            "--classify-dir", str(root / "classify"), "--qc", str(root / "preprocess" / "qc.tsv"),
+            "--cohort", str(root / "cohort" / "cohort.tsv"),
+            "--folds", str(root / "folds" / "folds.tsv"),
+            "--failures-dir", str(root / "preprocess" / "failures"),
+            "--train-dir", str(root / "train"), "--synth-dir", str(root / "synthesize"),
+            "--preproc-dir", str(root / "preprocess")]
+
+
+def _written(out) -> set:
+    return {path for path in out.rglob("*") if path.is_file()}
+
+
+def test_report_cli_tables_and_summary_write_exactly_the_declared_outputs(tree, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", "--what", "tables", "summary", *_arguments(tree, out)]) == 0
+    expected = {path for part in ("tables", "summary")
+                for path in output_paths(out_dir=out, what=part, variants=VARIANTS)}
+    assert _written(out) == expected
+    assert out / "tables" / "ablation_architecture.md" in expected
+    assert not (out / "tables" / "ablation_losses.tsv").exists()  # no variant in that group
+    table = pd.read_csv(out / "tables" / "table1_synthesis_quality.tsv", sep="\t")
+    assert table["variant"].tolist() == ["glagan", "unet3d", "mean_train_pet"]
+    summary = (out / "summary.md").read_text()
+    assert "- sub-x99: skull strip failed" in summary
+    assert "| paired | 5 | 5 | 10 |" in summary
+
+
+@pytest.mark.slow
+def test_report_cli_figures_write_exactly_the_declared_outputs(tree, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", "--what", "figures", *_arguments(tree, out)]) == 0
+    expected = set(output_paths(out_dir=out, what="figures", variants=VARIANTS))
+    assert _written(out) == expected
+    assert out / "figures" / "qualitative_architecture_CN.png" in expected
+    assert all(path.read_bytes()[:4] == b"\x89PNG" for path in expected)
+
+
+def test_report_cli_names_missing_arguments(tree, tmp_path, capsys):
+    code = main(["report", "--what", "summary", "--variants-json", json.dumps(VARIANTS),
+                 "--out-dir", str(tmp_path)])
+    assert code == 2
+    assert "--what summary needs --image-quality-dir" in capsys.readouterr().err
+
+
+def test_report_cli_rejects_variants_without_group(tmp_path, capsys):
+    code = main(["report", "--what", "tables", "--variants-json", '{"x": {"label": "X"}}',
+                 "--out-dir", str(tmp_path)])
+    assert code == 2
+    assert "lack a label or a group" in capsys.readouterr().err
+
+
+def test_interpolation_is_leakage_free_and_probabilities_follow_the_pet(tree):
+    folds = pd.read_csv(tree / "folds" / "folds.tsv", sep="\t")
+    atlas = np.zeros((GRID,) * 3)
+    atlas[:, :, : GRID // 2] = 1
+    atlas[:, :, GRID // 2:] = 2
+    _save(atlas, tree / "atlas.nii.gz")
+    labels = atlas.astype(np.int64)
+    rows = []
+    for participant_id, diagnosis in zip(IDS, DIAGNOSES, strict=True):
+        volumes = interpolation.load_volumes(preproc_dir=tree / "preprocess",
+                                             participant_id=participant_id, with_pet=True)
+        values = interpolation.roi_features(volumes=volumes, pet=volumes.pet, labels=labels)
+        rows.append({"participant_id": participant_id, "diagnosis": diagnosis,
+                     **dict(zip(feature_columns(), values, strict=True))})
+    features_real = pd.DataFrame(rows)
+    # The real PET stands in for a generator: synthesize by interpolating the two PETs.
+    ends = {d: _volumes(p, d)["pet"] for d, p in (("CN", "s00"), ("AD", "s01"))}
+    mris = {d: _volumes(p, d)["T1w"] for d, p in (("CN", "s00"), ("AD", "s01"))}
+
+    def synthesize(mri: np.ndarray) -> np.ndarray:
+        alpha = np.sum((mri - mris["CN"]) * (mris["AD"] - mris["CN"])) / np.sum(
+            (mris["AD"] - mris["CN"]) ** 2)
+        return (1 - alpha) * ends["CN"] + alpha * ends["AD"]
+
+    result = interpolation.run_interpolation(
+        preproc_dir=tree / "preprocess", atlas=tree / "atlas.nii.gz", folds=folds, fold=0,
+        features_real=features_real, svm_config={"C": [1.0], "gamma": ["scale"],
+                                                 "inner_folds": 2},
+        seed=0, steps=5, synthesize=synthesize)
+    assert result.participants == {"CN": "s00", "AD": "s01"}  # fold 0's test subjects
+    np.testing.assert_allclose(result.alphas, [0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_allclose(result.steps[2].mri, 0.5 * (mris["CN"] + mris["AD"]))
+    assert result.p_cn_steps[0] > 0.5 > result.p_cn_steps[-1]
+    assert result.p_cn_real["CN"] > result.p_cn_real["AD"]
+    table = result.table()
+    assert table["column"].tolist() == ["real_CN", *(f"step_{i}" for i in range(5)), "real_AD"]
+    with pytest.raises(ReportInputError, match="no CN test subject"):
+        interpolation.endpoint_subjects(folds=folds.assign(diagnosis="AD"), fold=0)
