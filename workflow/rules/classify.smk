@@ -1,21 +1,9 @@
 """RBF-SVM AD-vs-CN classification: paired CV (Table II) and the completed cohort (Table III)."""
 
-CLASSIFICATION = config["classification"]
-
-
-def _synth_features(wildcards):
-    if wildcards.source in VARIANTS:
-        return {"synth": RESULTS / "features" / f"{wildcards.source}.tsv"}
-    return {}
-
-
-def _synth_option(wildcards, input):
-    return f"--features-synth {input.synth}" if "synth" in input.keys() else ""
-
 
 rule classify_paired:
     input:
-        unpack(_synth_features),
+        unpack(synth_features),
         real=RESULTS / "features" / "real.tsv",
         folds=FOLDS_TABLE,
     output:
@@ -24,13 +12,15 @@ rule classify_paired:
     wildcard_constraints:
         source=_one_of(PAIRED_SOURCES),
     params:
-        synth=_synth_option,
+        synth=synth_features_option,
         svm=as_json(CLASSIFICATION["svm"]),
         seeds=" ".join(str(seed) for seed in CLASSIFICATION["seeds"]),
     log:
         LOGS / "classify" / "paired_{source}.log",
     benchmark:
         BENCH / "classify" / "paired_{source}.tsv"
+    conda:
+        f"{ENVS}/analysis.yaml"
     shell:
         "gla-model classify --experiment paired --source {wildcards.source} "
         "--features-real {input.real} {params.synth} --folds {input.folds} "
@@ -39,7 +29,7 @@ rule classify_paired:
 
 rule classify_complete:
     input:
-        unpack(_synth_features),
+        unpack(synth_features),
         real=RESULTS / "features" / "real.tsv",
         cohort=COHORT_TABLE,
     output:
@@ -48,7 +38,7 @@ rule classify_complete:
     wildcard_constraints:
         source=_one_of(COMPLETE_SOURCES),
     params:
-        synth=_synth_option,
+        synth=synth_features_option,
         svm=as_json(CLASSIFICATION["svm"]),
         seeds=" ".join(str(seed) for seed in CLASSIFICATION["seeds"]),
         n_folds=config["cv"]["n_folds"],
@@ -56,6 +46,8 @@ rule classify_complete:
         LOGS / "classify" / "complete_{source}.log",
     benchmark:
         BENCH / "classify" / "complete_{source}.tsv"
+    conda:
+        f"{ENVS}/analysis.yaml"
     shell:
         "gla-model classify --experiment complete --source {wildcards.source} "
         "--features-real {input.real} {params.synth} --cohort {input.cohort} "

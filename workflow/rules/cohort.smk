@@ -9,37 +9,36 @@ if config["cohort"]["source"] == "demo":
             [SUBJECTS[s].t1w for s in SUBJECTS],
             [SUBJECTS[s].pet for s in PAIRED],
         params:
+            out=DEMO_BIDS,
             **config["cohort"]["demo"],
         log:
             LOGS / "build_demo_cohort.log",
         benchmark:
             BENCH / "build_demo_cohort.tsv"
         threads: workflow.cores
+        conda:
+            f"{ENVS}/preprocess.yaml"
         shell:
-            "gla-model demo-cohort --out {DEMO_BIDS} --n-paired {params.n_paired} "
-            "--n-mri-only {params.n_mri_only} --seed {params.seed} > {log} 2>&1"
-
-
-def _bids_root():
-    if config["cohort"]["source"] == "demo":
-        return DEMO_BIDS
-    return Path(config["cohort"]["bids_dir"])
+            "gla-model demo-cohort --out {params.out} --n-paired {params.n_paired} "
+            "--n-mri-only {params.n_mri_only} --seed {params.seed} --jobs {threads} > {log} 2>&1"
 
 
 rule write_cohort_table:
     input:
-        participants=_bids_root() / "participants.tsv",
+        participants=BIDS_ROOT / "participants.tsv",
     output:
         COHORT_TABLE,
     params:
-        bids_dir=_bids_root(),
+        bids_dir=BIDS_ROOT,
         column=config["cohort"]["participants"]["diagnosis_column"],
         labels=as_json(config["cohort"]["participants"]["labels"]),
         session=f"--session {config['cohort']['session']}" if config["cohort"]["session"] else "",
         n_folds=config["cv"]["n_folds"],
     log:
         LOGS / "write_cohort_table.log",
+    conda:
+        f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model cohort-table --bids-dir {params.bids_dir} --diagnosis-column {params.column} "
+        "gla-model cohort-table --bids-dir {params.bids_dir:q} --diagnosis-column {params.column:q} "
         "--labels-json {params.labels:q} --n-folds {params.n_folds} {params.session} "
         "--out {output} > {log} 2>&1"

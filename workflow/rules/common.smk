@@ -1,11 +1,13 @@
-"""Config validation, the cohort known at DAG-build time, and input functions."""
+"""Config validation, the cohort known at DAG-build time, paths and input functions."""
 
 import json
+import shlex
 from pathlib import Path
 
-from gla_model.bids import discover_cohort
+from gla_model.bids import Subject, discover_cohort
 from gla_model.cohort import plan_demo_cohort
 from gla_model.config import enabled_variants, validate_config
+from gla_model.report.outputs import output_paths
 
 validate_config(
     config=config,
@@ -22,13 +24,31 @@ ATLAS_LABELS = PREPROC / "atlas-AAL_dseg.tsv"
 COHORT_TABLE = RESULTS / "cohort" / "cohort.tsv"
 FOLDS_TABLE = RESULTS / "folds" / "folds.tsv"
 METRIC_SPEC = RESULTS / "evaluate" / "metric_spec.json"
+QUALITY = RESULTS / "evaluate" / "image_quality"
 REPORT = RESULTS / "report"
+ENVS = "../../envs"
+
+PREPROCESSING = config["preprocessing"]
+CLASSIFICATION = config["classification"]
+# Keys of a variant that only label it in the report; changing them retrains nothing.
+REPORT_ONLY_KEYS = ("group", "label")
+
+
+# ---------------------------------------------------------------- the cohort
+def _bids_root():
+    if config["cohort"]["source"] == "demo":
+        return DEMO_BIDS
+    return Path(config["cohort"]["bids_dir"])
 
 
 def _cohort_subjects():
     cohort = config["cohort"]
     if cohort["source"] == "demo":
-        return plan_demo_cohort(bids_dir=DEMO_BIDS, **cohort["demo"])
+        return [
+            Subject(participant_id=s.participant_id, diagnosis=s.diagnosis, group=s.group,
+                    session=None, t1w=DEMO_BIDS / s.t1w, pet=s.pet and DEMO_BIDS / s.pet)
+            for s in plan_demo_cohort(**cohort["demo"])
+        ]
     participants = cohort["participants"]
     return discover_cohort(
         bids_dir=Path(cohort["bids_dir"]),
@@ -39,6 +59,7 @@ def _cohort_subjects():
     ).subjects
 
 
+BIDS_ROOT = _bids_root()
 SUBJECTS = {subject.participant_id: subject for subject in _cohort_subjects()}
 PAIRED = [sid for sid, subject in SUBJECTS.items() if subject.group == "paired"]
 MRI_ONLY = [sid for sid, subject in SUBJECTS.items() if subject.group == "mri_only"]
@@ -61,11 +82,7 @@ wildcard_constraints:
     source="[a-z0-9_]+",
 
 
-def preproc_file(subject, suffix):
-    """A preprocessed file of one subject, e.g. suffix 'space-MNI_desc-preproc_T1w.nii.gz'."""
-    return PREPROC / f"sub-{subject}" / f"sub-{subject}_{suffix}"
-
-
+# ---------------------------------------------------------------- paths
 PREPROC_SUFFIXES = {
     "t1w": "space-MNI_desc-preproc_T1w.nii.gz",
     "gm": "space-MNI_label-GM_probseg.nii.gz",
@@ -76,18 +93,27 @@ PREPROC_SUFFIXES = {
     "qc_row": "desc-qc.tsv",
 }
 PET_SUFFIX = "space-MNI_desc-preproc_pet.nii.gz"
+IMAGE_KINDS = ("t1w", "gm", "wm", "csf", "mask")
+
+
+def preproc_file(subject, suffix):
+    """A preprocessed file of one subject, e.g. suffix 'space-MNI_desc-preproc_T1w.nii.gz'."""
+    return PREPROC / f"sub-{subject}" / f"sub-{subject}_{suffix}"
 
 
 def preprocessed(subjects, *, pet=False):
     """Every preprocessed image of ``subjects`` (with their PET when ``pet``)."""
-    kinds = ["t1w", "gm", "wm", "csf", "mask"]
-    files = [preproc_file(s, PREPROC_SUFFIXES[kind]) for s in subjects for kind in kinds]
+    files = [preproc_file(s, PREPROC_SUFFIXES[kind]) for s in subjects for kind in IMAGE_KINDS]
     return files + ([preproc_file(s, PET_SUFFIX) for s in subjects] if pet else [])
 
 
-def as_json(value):
-    """Compact JSON for a shell argument (quoted by the caller with {params:q})."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+def subject_outputs(*, pet):
+    """The outputs of one subject's preprocessing job, as wildcard patterns."""
+    suffixes = dict(PREPROC_SUFFIXES, **({"pet": PET_SUFFIX} if pet else {}))
+    return {
+        kind: PREPROC / "sub-{subject}" / f"sub-{{subject}}_{suffix}"
+        for kind, suffix in suffixes.items()
+    }
 
 
 def checkpoint_path(variant, fold):
@@ -98,19 +124,119 @@ def synth_dir(variant, fold):
     return RESULTS / "synthesize" / variant / ("full" if fold == "full" else f"fold-{fold}")
 
 
+def as_json(value):
+    """Compact, stable JSON for a shell argument (quote it with {params.x:q})."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------- preprocessing
+def preprocess_options():
+    """Command-line options of `gla-model preprocess` from the config."""
+    options = [
+        f"--backend {PREPROCESSING['backend']}",
+        f"--grid {PREPROCESSING['grid']}",
+        f"--reference-region {PREPROCESSING['reference_region']}",
+    ]
+    if PREPROCESSING["template"]:
+        options.append(f"--template {shlex.quote(PREPROCESSING['template'])}")
+    options.append(atlas_options())
+    if PREPROCESSING["backend"] == "fsl":
+        fsl = PREPROCESSING["fsl"]
+        options.append(f"--acpc {fsl['acpc']} --spm-mode {fsl['spm_mode']}")
+        options += [f"--spm-path {shlex.quote(fsl['spm_path'])}"] if fsl["spm_path"] else []
+        options += [f"--matlab {shlex.quote(fsl['matlab'])}"] if fsl["matlab"] else []
+    return " ".join(option for option in options if option)
+
+
+def atlas_options():
+    if not PREPROCESSING["atlas"]:
+        return ""
+    return (f"--atlas {shlex.quote(PREPROCESSING['atlas'])} "
+            f"--atlas-labels {shlex.quote(PREPROCESSING['atlas_labels'])}")
+
+
+# ---------------------------------------------------------------- training and synthesis
+def model_spec(variant):
+    """The parts of a variant's config that define its model and losses."""
+    return {k: v for k, v in VARIANTS[variant].items() if k not in REPORT_ONLY_KEYS}
+
+
+def training_settings():
+    return {key: value for key, value in config["training"].items() if key != "threads"}
+
+
+# ---------------------------------------------------------------- evaluation
+def fold_synth_dirs(wildcards):
+    """Synthetic PET folders of every fold of a variant (none for the trivial baseline)."""
+    if wildcards.variant == "mean_train_pet":
+        return []
+    return [synth_dir(wildcards.variant, fold) for fold in FOLDS]
+
+
+def synth_dir_option(name):
+    """`--synth-dir` for a variant; nothing for real PET or the trivial baseline."""
+    if name in ("real", "mean_train_pet"):
+        return ""
+    return f"--synth-dir {RESULTS / 'synthesize' / name}"
+
+
+def feature_inputs(wildcards):
+    if wildcards.source == "real":
+        return preprocessed(SUBJECTS) + preprocessed(PAIRED, pet=True)
+    folds = [synth_dir(wildcards.source, fold) for fold in FOLDS]
+    return preprocessed(SUBJECTS) + folds + [synth_dir(wildcards.source, "full")]
+
+
+def synth_features(wildcards):
+    if wildcards.source in VARIANTS:
+        return {"synth": RESULTS / "features" / f"{wildcards.source}.tsv"}
+    return {}
+
+
+def synth_features_option(wildcards, input):
+    return f"--features-synth {input.synth}" if "synth" in input.keys() else ""
+
+
+# ---------------------------------------------------------------- report
+REPORT_CAPTIONS = {
+    "ablation_": ("ablation_table.rst", "figure_ablation.rst"),
+    "qualitative_": (None, "figure_qualitative.rst"),
+    "training_curves": (None, "figure_training_curves.rst"),
+    "interpolation": ("interpolation_table.rst", "figure_interpolation.rst"),
+}
+
+
+def annotated_report_outputs(part):
+    """The outputs of one report part, each with its caption for `snakemake --report`."""
+    annotated = []
+    for path in output_paths(out_dir=REPORT, what=part, variants=VARIANTS):
+        table, figure = next(
+            (captions for prefix, captions in REPORT_CAPTIONS.items()
+             if path.stem.startswith(prefix)),
+            (f"{path.stem}.rst", None),
+        )
+        is_figure = path.suffix == ".png"
+        labels = {"name": path.stem, "format": path.suffix.lstrip(".")}
+        annotated.append(report(path, caption=f"../../reports/{figure if is_figure else table}",
+                                category="Figures" if is_figure else "Tables", labels=labels))
+    return annotated
+
+
+REPORT_OUTPUTS = [
+    path for part in ("tables", "figures", "interpolation")
+    for path in output_paths(out_dir=REPORT, what=part, variants=VARIANTS)
+]
+
+
 def all_outputs():
     """Every final output of the workflow (the report pulls in everything upstream)."""
-    return [
-        RESULTS / "preprocess" / "qc.tsv",
-        REPORT / "summary.md",
-        *REPORT_OUTPUTS,
-    ]
+    return [PREPROC / "qc.tsv", REPORT / "summary.md", *REPORT_OUTPUTS]
 
 
 onstart:
     from gla_model.preprocess.tools import check_tools
 
-    check_tools(backend=config["preprocessing"]["backend"], settings=config["preprocessing"])
+    check_tools(backend=PREPROCESSING["backend"], settings=PREPROCESSING)
 
 
 onerror:

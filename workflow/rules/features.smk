@@ -1,16 +1,9 @@
 """AAL ROI features (116 regions x MRI/PET x GM/WM) per PET source: real or a variant."""
 
 
-def _feature_inputs(wildcards):
-    if wildcards.source == "real":
-        return preprocessed(SUBJECTS, pet=False) + preprocessed(PAIRED, pet=True)
-    folds = [synth_dir(wildcards.source, fold) for fold in FOLDS]
-    return preprocessed(SUBJECTS) + folds + [synth_dir(wildcards.source, "full")]
-
-
 rule extract_features:
     input:
-        images=_feature_inputs,
+        images=feature_inputs,
         cohort=COHORT_TABLE,
         atlas=ATLAS,
     output:
@@ -18,15 +11,15 @@ rule extract_features:
     wildcard_constraints:
         source=_one_of(["real", *VARIANTS]),
     params:
-        synth=lambda wildcards: (
-            "" if wildcards.source == "real"
-            else f"--synth-dir {RESULTS / 'synthesize' / wildcards.source}"
-        ),
+        synth=lambda wildcards: synth_dir_option(wildcards.source),
+        preproc_dir=PREPROC,
     log:
         LOGS / "features" / "{source}.log",
     benchmark:
         BENCH / "features" / "{source}.tsv"
+    conda:
+        f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model features --cohort {input.cohort} --preproc-dir {PREPROC} "
+        "gla-model features --cohort {input.cohort} --preproc-dir {params.preproc_dir} "
         "--atlas {input.atlas} --source {wildcards.source} {params.synth} "
         "--out {output} > {log} 2>&1"

@@ -10,6 +10,8 @@ rule make_folds:
         **config["cv"],
     log:
         LOGS / "make_folds.log",
+    conda:
+        f"{ENVS}/analysis.yaml"
     shell:
         "gla-model folds --cohort {input} --n-folds {params.n_folds} "
         "--val-fraction {params.val_fraction} --seed {params.seed} --out {output} > {log} 2>&1"

@@ -1,33 +1,5 @@
 """Preprocessing: per-subject nipype workflows (ants or fsl backend) and the atlas on the grid."""
 
-PREPROCESSING = config["preprocessing"]
-
-
-def _preprocess_options():
-    options = [
-        f"--backend {PREPROCESSING['backend']}",
-        f"--grid {PREPROCESSING['grid']}",
-        f"--reference-region {PREPROCESSING['reference_region']}",
-    ]
-    if PREPROCESSING["template"]:
-        options.append(f"--template {PREPROCESSING['template']}")
-    if PREPROCESSING["atlas"]:
-        options.append(f"--atlas {PREPROCESSING['atlas']} --atlas-labels {PREPROCESSING['atlas_labels']}")
-    if PREPROCESSING["backend"] == "fsl":
-        fsl = PREPROCESSING["fsl"]
-        options.append(f"--acpc {fsl['acpc']} --spm-mode {fsl['spm_mode']}")
-        options += [f"--spm-path {fsl['spm_path']}"] if fsl["spm_path"] else []
-        options += [f"--matlab {fsl['matlab']}"] if fsl["matlab"] else []
-    return " ".join(options)
-
-
-def _subject_outputs(*, pet):
-    suffixes = dict(PREPROC_SUFFIXES, **({"pet": PET_SUFFIX} if pet else {}))
-    return {
-        kind: PREPROC / "sub-{subject}" / f"sub-{{subject}}_{suffix}"
-        for kind, suffix in suffixes.items()
-    }
-
 
 rule resample_atlas:
     output:
@@ -35,12 +7,11 @@ rule resample_atlas:
         labels=ATLAS_LABELS,
     params:
         grid=PREPROCESSING["grid"],
-        atlas=(
-            f"--atlas {PREPROCESSING['atlas']} --atlas-labels {PREPROCESSING['atlas_labels']}"
-            if PREPROCESSING["atlas"] else ""
-        ),
+        atlas=atlas_options(),
     log:
         LOGS / "resample_atlas.log",
+    conda:
+        f"{ENVS}/preprocess.yaml"
     shell:
         "gla-model resample-atlas --grid {params.grid} {params.atlas} "
         "--out-dseg {output.dseg} --out-labels {output.labels} > {log} 2>&1"
@@ -51,12 +22,12 @@ rule preprocess_paired_subject:
         t1w=lambda wildcards: SUBJECTS[wildcards.subject].t1w,
         pet=lambda wildcards: SUBJECTS[wildcards.subject].pet,
     output:
-        **_subject_outputs(pet=True),
+        **subject_outputs(pet=True),
     wildcard_constraints:
         subject=_one_of(PAIRED),
     params:
         pet=lambda wildcards, input: f"--pet {input.pet}" if "pet" in input.keys() else "",
-        options=_preprocess_options(),
+        options=preprocess_options(),
         out_dir=lambda wildcards: PREPROC / f"sub-{wildcards.subject}",
     log:
         LOGS / "preprocess" / "sub-{subject}.log",
@@ -68,8 +39,10 @@ rule preprocess_paired_subject:
     resources:
         mem_mb=3000,
         runtime=30,
+    conda:
+        f"{ENVS}/preprocess.yaml"
     shell:
-        "gla-model preprocess --participant-id {wildcards.subject} --t1w {input.t1w} "
+        "gla-model preprocess --participant-id {wildcards.subject} --t1w {input.t1w:q} "
         "{params.pet} --out-dir {params.out_dir} {params.options} "
         "--threads {threads} > {log} 2>&1"
 
@@ -78,7 +51,7 @@ use rule preprocess_paired_subject as preprocess_mri_only_subject with:
     input:
         t1w=lambda wildcards: SUBJECTS[wildcards.subject].t1w,
     output:
-        **_subject_outputs(pet=False),
+        **subject_outputs(pet=False),
     wildcard_constraints:
         subject=_one_of(MRI_ONLY),
 
@@ -90,10 +63,7 @@ rule collect_qc:
         PREPROC / "qc.tsv",
     log:
         LOGS / "collect_qc.log",
-    run:
-        import pandas as pd
-
-        from gla_model.niftiio import write_text_atomic
-
-        table = pd.concat([pd.read_csv(path, sep="\t") for path in input], ignore_index=True)
-        write_text_atomic(table.to_csv(sep="\t", index=False), output[0])
+    conda:
+        f"{ENVS}/analysis.yaml"
+    shell:
+        "awk 'FNR == 1 && NR != 1 {{next}} {{print}}' {input} > {output} 2> {log}"

@@ -1,65 +1,31 @@
 """Report: the paper's tables, ablations, figures and summary, annotated for `snakemake --report`."""
 
-import shlex
-
-from gla_model.report.outputs import output_paths
-
-REPORTED_VARIANTS = as_json(VARIANTS)
-INTERPOLATION_VARIANT = config["report"]["interpolation_variant"]
-INTERPOLATION_FOLD = config["report"]["interpolation_fold"]
-CAPTIONS = {
-    "ablation_": ("ablation_table.rst", "figure_ablation.rst"),
-    "qualitative_": (None, "figure_qualitative.rst"),
-    "training_curves": (None, "figure_training_curves.rst"),
-    "interpolation": ("interpolation_table.rst", "figure_interpolation.rst"),
-}
-
-
-def _annotated(part):
-    """The outputs of one report part, each with its caption for `snakemake --report`."""
-    annotated = []
-    for path in output_paths(out_dir=REPORT, what=part, variants=VARIANTS):
-        table, figure = next(
-            (captions for prefix, captions in CAPTIONS.items() if path.stem.startswith(prefix)),
-            (f"{path.stem}.rst", None),
-        )
-        caption = figure if path.suffix == ".png" else table
-        category = "Figures" if path.suffix == ".png" else "Tables"
-        annotated.append(
-            report(path, caption=f"../../reports/{caption}", category=category,
-                   labels={"name": path.stem, "format": path.suffix.lstrip(".")})
-        )
-    return annotated
-
-
-REPORT_OUTPUTS = [
-    path for part in ("tables", "figures", "interpolation") for path in
-    output_paths(out_dir=REPORT, what=part, variants=VARIANTS)
-]
-
 EVALUATION_INPUTS = {
-    "quality": [RESULTS / "evaluate" / "image_quality" / f"{v}.tsv" for v in QUALITY_SOURCES],
+    "quality": [QUALITY / f"{v}.tsv" for v in QUALITY_SOURCES],
     "spec": METRIC_SPEC,
     "paired": [RESULTS / "classify" / "paired" / f"{s}.tsv" for s in PAIRED_SOURCES],
     "complete": [RESULTS / "classify" / "complete" / f"{s}.tsv" for s in COMPLETE_SOURCES],
     "qc": PREPROC / "qc.tsv",
 }
-EVALUATION_OPTIONS = (
-    f"--variants-json {shlex.quote(REPORTED_VARIANTS)} --reference {config['evaluation']['reference_variant']} "
-    f"--image-quality-dir {RESULTS / 'evaluate' / 'image_quality'} --metric-spec {METRIC_SPEC} "
-    f"--classify-dir {RESULTS / 'classify'} --qc {PREPROC / 'qc.tsv'} --out-dir {REPORT}"
-)
+EVALUATION_OPTIONS = " ".join([
+    f"--variants-json {shlex.quote(as_json(VARIANTS))}",
+    f"--reference {config['evaluation']['reference_variant']}",
+    f"--image-quality-dir {QUALITY} --metric-spec {METRIC_SPEC}",
+    f"--classify-dir {RESULTS / 'classify'} --qc {PREPROC / 'qc.tsv'} --out-dir {REPORT}",
+])
 
 
 rule report_tables:
     input:
         **EVALUATION_INPUTS,
     output:
-        _annotated("tables"),
+        annotated_report_outputs("tables"),
     params:
         options=EVALUATION_OPTIONS,
     log:
         LOGS / "report" / "tables.log",
+    conda:
+        f"{ENVS}/analysis.yaml"
     shell:
         "gla-model report --what tables {params.options} > {log} 2>&1"
 
@@ -73,40 +39,52 @@ rule report_figures:
         images=preprocessed(PAIRED, pet=True),
         folds=FOLDS_TABLE,
     output:
-        _annotated("figures"),
+        annotated_report_outputs("figures"),
     params:
         options=EVALUATION_OPTIONS,
+        train_dir=RESULTS / "train",
+        synth_dir=RESULTS / "synthesize",
+        preproc_dir=PREPROC,
     log:
         LOGS / "report" / "figures.log",
     benchmark:
         BENCH / "report" / "figures.tsv"
+    conda:
+        f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model report --what figures {params.options} --train-dir {RESULTS}/train "
-        "--synth-dir {RESULTS}/synthesize --preproc-dir {PREPROC} --folds {input.folds} "
-        "> {log} 2>&1"
+        "gla-model report --what figures {params.options} --train-dir {params.train_dir} "
+        "--synth-dir {params.synth_dir} --preproc-dir {params.preproc_dir} "
+        "--folds {input.folds} > {log} 2>&1"
 
 
 rule report_interpolation:
     input:
-        checkpoint=checkpoint_path(INTERPOLATION_VARIANT, INTERPOLATION_FOLD),
+        checkpoint=checkpoint_path(config["report"]["interpolation_variant"],
+                                   config["report"]["interpolation_fold"]),
         features=RESULTS / "features" / "real.tsv",
         folds=FOLDS_TABLE,
         atlas=ATLAS,
         images=preprocessed(PAIRED, pet=True),
     output:
-        _annotated("interpolation"),
+        annotated_report_outputs("interpolation"),
     params:
-        svm=as_json(config["classification"]["svm"]),
-        seed=config["classification"]["seeds"][0],
+        variants=as_json(VARIANTS),
+        out_dir=REPORT,
+        preproc_dir=PREPROC,
+        svm=as_json(CLASSIFICATION["svm"]),
+        seed=CLASSIFICATION["seeds"][0],
+        fold=config["report"]["interpolation_fold"],
         steps=config["report"]["interpolation_steps"],
     log:
         LOGS / "report" / "interpolation.log",
+    conda:
+        f"{ENVS}/torch.yaml"
     shell:
-        "gla-model report --what interpolation --variants-json {REPORTED_VARIANTS:q} "
-        "--out-dir {REPORT} --checkpoint {input.checkpoint} --preproc-dir {PREPROC} "
-        "--atlas {input.atlas} --folds {input.folds} --features-real {input.features} "
-        "--svm {params.svm:q} --seed {params.seed} --interpolation-fold {INTERPOLATION_FOLD} "
-        "--interpolation-steps {params.steps} > {log} 2>&1"
+        "gla-model report --what interpolation --variants-json {params.variants:q} "
+        "--out-dir {params.out_dir} --checkpoint {input.checkpoint} "
+        "--preproc-dir {params.preproc_dir} --atlas {input.atlas} --folds {input.folds} "
+        "--features-real {input.features} --svm {params.svm:q} --seed {params.seed} "
+        "--interpolation-fold {params.fold} --interpolation-steps {params.steps} > {log} 2>&1"
 
 
 rule report_summary:
@@ -119,10 +97,13 @@ rule report_summary:
         report(REPORT / "summary.md", caption="../../reports/summary.rst", category="Summary"),
     params:
         options=EVALUATION_OPTIONS,
+        failures=PREPROC / "failures",
         config=as_json(config),
     log:
         LOGS / "report" / "summary.log",
+    conda:
+        f"{ENVS}/analysis.yaml"
     shell:
         "gla-model report --what summary {params.options} --cohort {input.cohort} "
-        "--folds {input.folds} --failures-dir {PREPROC}/failures --config-json {params.config:q} "
+        "--folds {input.folds} --failures-dir {params.failures} --config-json {params.config:q} "
         "> {log} 2>&1"

@@ -10,6 +10,8 @@ rule synthesize_test_fold:
         directory(RESULTS / "synthesize" / "{variant}" / "fold-{fold}"),
     wildcard_constraints:
         fold="[0-9]+",
+    params:
+        preproc_dir=PREPROC,
     log:
         LOGS / "synthesize" / "{variant}_fold-{fold}.log",
     benchmark:
@@ -18,9 +20,12 @@ rule synthesize_test_fold:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        f"{ENVS}/torch.yaml"
     shell:
         "gla-model synthesize --checkpoint {input.model} --folds {input.folds} "
-        "--fold {wildcards.fold} --preproc-dir {PREPROC} --out-dir {output} > {log} 2>&1"
+        "--fold {wildcards.fold} --preproc-dir {params.preproc_dir} --out-dir {output} "
+        "> {log} 2>&1"
 
 
 rule synthesize_mri_only:
@@ -30,6 +35,8 @@ rule synthesize_mri_only:
         images=preprocessed(MRI_ONLY),
     output:
         directory(RESULTS / "synthesize" / "{variant}" / "full"),
+    params:
+        preproc_dir=PREPROC,
     log:
         LOGS / "synthesize" / "{variant}_full.log",
     benchmark:
@@ -38,6 +45,8 @@ rule synthesize_mri_only:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        f"{ENVS}/torch.yaml"
     shell:
         "gla-model synthesize --checkpoint {input.model} --cohort {input.cohort} "
-        "--group mri_only --preproc-dir {PREPROC} --out-dir {output} > {log} 2>&1"
+        "--group mri_only --preproc-dir {params.preproc_dir} --out-dir {output} > {log} 2>&1"
