@@ -20,7 +20,8 @@ if config["cohort"]["source"] == "demo":
             f"{ENVS}/preprocess.yaml"
         shell:
             "gla-model demo-cohort --out {params.out} --n-paired {params.n_paired} "
-            "--n-mri-only {params.n_mri_only} --seed {params.seed} --jobs {threads} > {log} 2>&1"
+            "--n-mri-only {params.n_mri_only} --seed {params.seed} --jobs {threads} "
+            "--t1-voxel-mm {params.t1_voxel_mm} --pet-voxel-mm {params.pet_voxel_mm} > {log} 2>&1"
 
 
 rule write_cohort_table:

@@ -47,7 +47,9 @@ def _cohort_subjects():
         return [
             Subject(participant_id=s.participant_id, diagnosis=s.diagnosis, group=s.group,
                     session=None, t1w=DEMO_BIDS / s.t1w, pet=s.pet and DEMO_BIDS / s.pet)
-            for s in plan_demo_cohort(**cohort["demo"])
+            for s in plan_demo_cohort(n_paired=cohort["demo"]["n_paired"],
+                                      n_mri_only=cohort["demo"]["n_mri_only"],
+                                      seed=cohort["demo"]["seed"])
         ]
     participants = cohort["participants"]
     return discover_cohort(

@@ -1,0 +1,58 @@
+"""Cohort discovery speed: 2,000 subjects of empty files, against the 5 s DAG-build bound.
+
+Run: .venv/bin/python benchmarks/discovery.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from gla_model.bids import discover_cohort
+
+N_SUBJECTS = 2000
+BOUND_SECONDS = 5.0
+REPEATS = 5
+
+
+def build_dataset(root: Path, *, n_subjects: int) -> None:
+    """Subjects alternate CN/AD; every 4th has two sessions, every 5th has no PET."""
+    rows = ["participant_id\tdiagnosis"]
+    for index in range(n_subjects):
+        label = f"bench{index:05d}"
+        rows.append(f"sub-{label}\t{'CN' if index % 2 else 'AD'}")
+        sessions = ["ses-bl", "ses-m12"] if index % 4 == 0 else [""]
+        for session in sessions:
+            folder = root / f"sub-{label}" / session
+            entity = f"_{session}" if session else ""
+            (folder / "anat").mkdir(parents=True)
+            (folder / "anat" / f"sub-{label}{entity}_T1w.nii.gz").touch()
+            (folder / "anat" / f"sub-{label}{entity}_T1w.json").touch()
+            if index % 5:
+                (folder / "pet").mkdir()
+                (folder / "pet" / f"sub-{label}{entity}_trc-FDG_pet.nii.gz").touch()
+    (root / "participants.tsv").write_text("\n".join(rows) + "\n")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        build_dataset(root, n_subjects=N_SUBJECTS)
+        timings = []
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            cohort = discover_cohort(bids_dir=root, diagnosis_column="diagnosis",
+                                     diagnosis_labels={"CN": ["CN"], "AD": ["AD"]}, n_folds=5)
+            timings.append(time.perf_counter() - start)
+    assert len(cohort.subjects) == N_SUBJECTS
+    median = statistics.median(timings)
+    print(f"discover_cohort: {N_SUBJECTS} subjects in {median:.3f} s (median of {REPEATS}), "
+          f"{N_SUBJECTS / median:,.0f} subjects/s")
+    print(f"ratio to the {BOUND_SECONDS:.0f} s bound: {median / BOUND_SECONDS:.4f} "
+          f"({BOUND_SECONDS / median:,.0f}x faster than needed)")
+
+
+if __name__ == "__main__":
+    main()
