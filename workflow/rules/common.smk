@@ -238,7 +238,15 @@ def all_outputs():
 onstart:
     from gla_model.preprocess.tools import check_tools
 
-    check_tools(backend=PREPROCESSING["backend"], settings=PREPROCESSING)
+    fsl = PREPROCESSING["fsl"]
+    versions = check_tools(
+        backend=PREPROCESSING["backend"],
+        acpc=fsl["acpc"],
+        spm_mode=fsl["spm_mode"],
+        spm_path=fsl["spm_path"],
+        matlab_cmd=fsl["matlab"] or "matlab",
+    )
+    print("Preprocessing tools: " + ", ".join(f"{tool} {version}" for tool, version in versions.items()))
 
 
 onerror:
