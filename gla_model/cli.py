@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-tools": ("gla_model.preprocess.tools", "check the external tools of a backend"),
     "resample-atlas": ("gla_model.preprocess.atlas", "put the AAL atlas on the model grid"),
     "preprocess": ("gla_model.preprocess.command", "preprocess one subject's T1w and PET"),
+    "collect-qc": ("gla_model.preprocess.collect", "combine the subjects' QC rows"),
     "folds": ("gla_model.folds", "make the subject-level cross-validation split"),
     "train": ("gla_model.train", "train one model variant on one fold"),
     "synthesize": ("gla_model.synthesize", "synthesize PET from preprocessed T1w images"),

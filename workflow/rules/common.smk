@@ -146,7 +146,7 @@ def preprocess_options():
         fsl = PREPROCESSING["fsl"]
         options.append(f"--acpc {fsl['acpc']} --spm-mode {fsl['spm_mode']}")
         options += [f"--spm-path {shlex.quote(fsl['spm_path'])}"] if fsl["spm_path"] else []
-        options += [f"--matlab {shlex.quote(fsl['matlab'])}"] if fsl["matlab"] else []
+        options += [f"--matlab-cmd {shlex.quote(fsl['matlab'])}"] if fsl["matlab"] else []
     return " ".join(option for option in options if option)
 
 

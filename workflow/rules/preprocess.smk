@@ -37,7 +37,7 @@ rule preprocess_paired_subject:
         "preprocess"
     threads: PREPROCESSING["threads"]
     resources:
-        mem_mb=3000,
+        mem_mb=1500,
         runtime=30,
     conda:
         f"{ENVS}/preprocess.yaml"
@@ -66,4 +66,4 @@ rule collect_qc:
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "awk 'FNR == 1 && NR != 1 {{next}} {{print}}' {input} > {output} 2> {log}"
+        "gla-model collect-qc {input} --out {output} > {log} 2>&1"

@@ -1,0 +1,142 @@
+"""Accuracy and speed of the ants preprocessing backend on the built-in cohort (with truth).
+
+Runs ``gla-model preprocess --backend ants --threads 1`` once per subject (a separate
+process, so wall time, CPU time and peak memory are per job), keeping nipype's
+working folder to read the native-space results, and compares them with the
+cohort's ground truth:
+
+* registration error: mean |estimated - true| MNI coordinate over the true brain (mm);
+  the truth includes a smooth non-linear displacement that no affine can follow,
+  whose RMS is printed as the floor;
+* brain-mask Dice, GM and WM Dice: native T1w space; a voxel's tissue is the argmax
+  of the probabilities inside the mask (estimate) or the true brain (truth);
+* PET-to-MRI residual: mean distance between the estimated and true T1w -> PET maps
+  over the true brain (mm).
+
+Usage: .venv/bin/python benchmarks/preprocess_accuracy.py [--cohort DIR] [--n-paired 6]
+       [--n-mri-only 2] [--grid 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+TARGETS = {"reg_error_mm": ("<=", 2.0), "mask_dice": (">=", 0.95), "gm_dice": (">=", 0.85),
+           "wm_dice": (">=", 0.85), "wall_s": ("<=", 30.0)}
+TISSUES = ("CSF", "GM", "WM")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cohort", help="existing demo cohort (default: generate one)")
+    parser.add_argument("--n-paired", type=int, default=6)
+    parser.add_argument("--n-mri-only", type=int, default=2)
+    parser.add_argument("--grid", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gla-bench-") as scratch:
+        scratch = Path(scratch)
+        cohort = Path(args.cohort) if args.cohort else scratch / "cohort"
+        if not args.cohort:
+            _gla(["demo-cohort", "--out", str(cohort), "--n-paired", str(args.n_paired),
+                  "--n-mri-only", str(args.n_mri_only), "--seed", str(args.seed)])
+        rows = [_subject(cohort=cohort, participant_id=folder.name[4:], scratch=scratch,
+                         grid=args.grid)
+                for folder in sorted(cohort.glob("sub-*"))]
+    table = pd.DataFrame(rows)
+    pd.set_option("display.width", 200)
+    print(table.round(3).to_string(index=False))
+    print(f"\nmedians (ants backend, 1 ITK thread, grid {args.grid}):")
+    for metric, (sense, bound) in TARGETS.items():
+        value = float(table[metric].median())
+        print(f"  {metric:14s} {value:8.3f}   target {sense} {bound:<6g} ratio {value / bound:.2f}")
+    for metric in ("pet_residual_mm", "affine_floor_mm", "cpu_s", "peak_rss_mb"):
+        print(f"  {metric:14s} {float(table[metric].median()):8.3f}")
+    print(f"  peak memory of any job: {table['peak_rss_mb'].max():.0f} MB")
+
+
+def _gla(arguments: list[str]) -> None:
+    command = [str(Path(sys.executable).with_name("gla-model")), *arguments]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def _subject(*, cohort: Path, participant_id: str, scratch: Path, grid: int) -> dict:
+    sub = f"sub-{participant_id}"
+    t1w = cohort / sub / "anat" / f"{sub}_T1w.nii.gz"
+    pet = cohort / sub / "pet" / f"{sub}_trc-FDG_pet.nii.gz"
+    work = scratch / "work" / sub
+    command = [str(Path(sys.executable).with_name("gla-model")), "preprocess",
+               "--participant-id", participant_id, "--t1w", str(t1w), "--out-dir",
+               str(scratch / "out" / sub), "--grid", str(grid), "--threads", "1",
+               "--work-dir", str(work)]
+    if pet.is_file():
+        command += ["--pet", str(pet)]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"{sub} failed: {process.stderr.read().decode()[-2000:]}")
+    row = {"participant_id": participant_id, "pet": pet.is_file(), "wall_s": wall,
+           "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+    row.update(_accuracy(cohort=cohort, participant_id=participant_id,
+                         steps=next(work.glob("*/ants_spatial_wf"))))
+    return row
+
+
+def _canonical(path: Path) -> nib.Nifti1Image:
+    return nib.as_closest_canonical(nib.load(path))
+
+
+def _accuracy(*, cohort: Path, participant_id: str, steps: Path) -> dict:
+    sub = f"sub-{participant_id}"
+    truth_dir = cohort / "derivatives" / "truth" / sub
+    truth = json.loads((truth_dir / f"{sub}_truth.json").read_text())
+    true_mask_image = _canonical(truth_dir / f"{sub}_space-T1w_desc-brain_mask.nii.gz")
+    true_mask = true_mask_image.get_fdata() > 0
+    affine = true_mask_image.affine
+    true_mni = _canonical(truth_dir / f"{sub}_space-T1w_desc-truth_xfm.nii.gz").get_fdata()
+    mask = nib.load(steps / "brain_extraction" / "brain_mask.nii").get_fdata() > 0
+    assert np.allclose(nib.load(steps / "brain_extraction" / "brain_mask.nii").affine, affine,
+                       atol=1e-3), "native grids differ"
+    points = np.argwhere(true_mask) @ affine[:3, :3].T + affine[:3, 3]
+    native_to_mni = np.linalg.inv(np.loadtxt(steps / "affine_to_template" / "pull.txt"))
+    estimated = points @ native_to_mni[:3, :3].T + native_to_mni[:3, 3]
+    row = {"reg_error_mm": float(np.linalg.norm(estimated - true_mni[true_mask], axis=1).mean()),
+           "affine_floor_mm": truth["displacement_rms_mm"], "mask_dice": _dice(mask, true_mask)}
+    estimate = np.argmax(np.stack([nib.load(steps / "segment_tissues" / f"{t}_probseg.nii")
+                                   .get_fdata() for t in TISSUES]), axis=0)
+    reference = np.argmax(np.stack([
+        _canonical(truth_dir / f"{sub}_space-T1w_label-{t}_probseg.nii.gz").get_fdata()
+        for t in TISSUES]), axis=0)
+    for index, tissue in enumerate(TISSUES[1:], start=1):
+        row[f"{tissue.lower()}_dice"] = _dice(mask & (estimate == index),
+                                              true_mask & (reference == index))
+    row["pet_residual_mm"] = np.nan
+    if "pet_to_t1w_world" in truth:
+        t1w_to_pet_true = np.linalg.inv(np.asarray(truth["pet_to_t1w_world"]))
+        t1w_to_pet = np.loadtxt(steps / "pet_to_t1w" / "pull.txt")
+        difference = (t1w_to_pet - t1w_to_pet_true)
+        row["pet_residual_mm"] = float(np.linalg.norm(
+            points @ difference[:3, :3].T + difference[:3, 3], axis=1).mean())
+    return row
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+
+
+if __name__ == "__main__":
+    main()

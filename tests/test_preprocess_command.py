@@ -1,0 +1,95 @@
+"""`gla-model preprocess`: atomic outputs, failure notes, and a real run on a demo subject."""
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from gla_model.cli import main
+from gla_model.cohort.write import write_demo_cohort
+from gla_model.preprocess.command import failure_path
+from gla_model.preprocess.outputs import output_names
+
+
+def _args(out_dir, t1w, pet=None, participant_id="demo001", grid=32):
+    args = ["preprocess", "--participant-id", participant_id, "--t1w", str(t1w),
+            "--out-dir", str(out_dir), "--grid", str(grid)]
+    return args + (["--pet", str(pet)] if pet else [])
+
+
+def test_bad_input_leaves_no_outputs_and_a_failure_note(tmp_path, capsys):
+    t1w = tmp_path / "t1.nii.gz"
+    t1w.write_text("garbage")
+    out_dir = tmp_path / "preprocess" / "sub-01"
+    out_dir.mkdir(parents=True)
+    (out_dir / "stale.nii.gz").write_text("old")
+    assert main(_args(out_dir, t1w, participant_id="01")) == 2
+    assert "sub-01" in capsys.readouterr().err
+    assert not out_dir.exists()
+    note = failure_path(out_dir=out_dir, participant_id="01")
+    assert note == tmp_path / "preprocess" / "failures" / "sub-01.txt"
+    assert "not a readable NIfTI" in note.read_text()
+    assert [p.name for p in (tmp_path / "preprocess").iterdir()] == ["failures"]
+
+
+def test_missing_fsl_tools_fail_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    out_dir = tmp_path / "sub-01"
+    args = _args(out_dir, tmp_path / "t1.nii.gz", participant_id="01")
+    assert main([*args, "--backend", "fsl"]) == 2
+    assert "preprocessing.backend: ants" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cohort")
+    write_demo_cohort(out_dir=root, n_paired=1, n_mri_only=0, seed=3)
+    return root / "sub-demo001"
+
+
+@pytest.mark.slow
+def test_real_run_writes_every_output_and_clears_the_failure_note(demo, tmp_path):
+    out_dir = tmp_path / "preprocess" / "sub-demo001"
+    note = failure_path(out_dir=out_dir, participant_id="demo001")
+    note.parent.mkdir(parents=True)
+    note.write_text("old failure")
+    t1w = demo / "anat" / "sub-demo001_T1w.nii.gz"
+    pet = demo / "pet" / "sub-demo001_trc-FDG_pet.nii.gz"
+    assert main(_args(out_dir, t1w, pet)) == 0
+    assert not note.exists()
+    names = output_names(participant_id="demo001", has_pet=True)
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(names.values())
+    mask = nib.load(out_dir / names["mask"])
+    assert mask.shape == (32, 32, 32) and mask.get_data_dtype() == np.uint8
+    brain = np.asarray(mask.dataobj) > 0
+    for field in ("t1w", "pet", "gm", "wm", "csf"):
+        image = nib.load(out_dir / names[field])
+        data = image.get_fdata()
+        assert image.get_data_dtype() == np.float32 and data.min() >= 0 and data.max() <= 1
+        assert np.all(data[~brain] == 0) if field in ("t1w", "pet") else True
+    tissue_sum = sum(nib.load(out_dir / names[t]).get_fdata() for t in ("gm", "wm", "csf"))
+    assert np.median(tissue_sum[brain]) == pytest.approx(1.0, abs=0.05)
+    pet_data = nib.load(out_dir / names["pet"]).get_fdata()
+    gm = nib.load(out_dir / names["gm"]).get_fdata()
+    assert pet_data[gm > 0.7].mean() > 1.5 * pet_data[brain & (gm < 0.2)].mean()  # FDG ~ GM
+    qc = pd.read_csv(out_dir / names["qc_table"], sep="\t")
+    assert len(qc) == 1 and qc.loc[0, "participant_id"] == "demo001"
+    assert qc.loc[0, "t1w_template_ncc"] > 0.6 and 1000 < qc.loc[0, "brain_volume_ml"] < 2500
+
+
+def test_a_failing_step_is_named_in_the_error(tmp_path, monkeypatch, capsys):
+    from gla_model.preprocess import steps
+
+    def broken(**_):
+        raise ValueError("no bright tissue")
+
+    monkeypatch.setattr(steps, "rough_brain", broken)
+    t1w = tmp_path / "t1.nii.gz"
+    data = np.random.default_rng(0).random((20, 20, 20)).astype(np.float32)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), t1w)
+    out_dir = tmp_path / "preprocess" / "sub-01"
+    assert main(_args(out_dir, t1w, participant_id="01")) == 2
+    error = capsys.readouterr().err
+    assert "rough_skull_strip" in error and "no bright tissue" in error
+    assert not out_dir.exists()
+    assert "no bright tissue" in failure_path(out_dir=out_dir, participant_id="01").read_text()

@@ -1,0 +1,122 @@
+"""The fsl backend: command lines nipype builds, and FLIRT matrix composition with fslpy.
+
+FSL, ROBEX and SPM12 are not installed here; nothing is run.
+"""
+
+import nibabel as nib
+import numpy as np
+import pytest
+from fsl.data.image import Image
+from fsl.transform.flirt import fromFlirt, toFlirt
+from scipy.spatial.transform import Rotation
+
+from gla_model import resources
+from gla_model.errors import ToolMissingError
+from gla_model.preprocess.fsl import flirt_to_grid, fsl_template
+from gla_model.preprocess.workflow import init_preprocess_wf
+
+
+def _image(path, shape, affine):
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), affine), path)
+    return str(path)
+
+
+def _rigid(seed):
+    rng = np.random.default_rng(seed)
+    matrix = np.eye(4)
+    matrix[:3, :3] = Rotation.from_euler("xyz", rng.uniform(-10, 10, 3), degrees=True
+                                         ).as_matrix()
+    matrix[:3, 3] = rng.uniform(-10, 10, 3)
+    return matrix
+
+
+@pytest.fixture
+def images(tmp_path):
+    flip = np.diag([-2.0, 2.0, 2.0, 1.0])  # radiological storage: FSL flips x
+    flip[:3, 3] = [40, -50, -30]
+    shape, grid_affine = resources.model_grid(size=32)
+    return {"pet": _image(tmp_path / "pet.nii.gz", (40, 48, 36), flip),
+            "t1w": _image(tmp_path / "t1w.nii.gz", (60, 70, 50), np.diag([1.5, 1.5, 1.5, 1])),
+            "mni": _image(tmp_path / "mni.nii.gz", (91, 109, 91), np.diag([2.0, 2, 2, 1])),
+            "grid": _image(tmp_path / "grid.nii.gz", shape, grid_affine)}
+
+
+def _flirt_file(tmp_path, name, world, source, reference):
+    path = tmp_path / name
+    np.savetxt(path, toFlirt(world, Image(source), Image(reference), "world", "world"))
+    return str(path)
+
+
+def test_flirt_to_grid_composes_world_transforms(tmp_path, images):
+    pet_to_t1w, t1w_to_mni = _rigid(0), _rigid(1)
+    chain = [(_flirt_file(tmp_path, "a.mat", pet_to_t1w, images["pet"], images["t1w"]),
+              images["pet"], images["t1w"]),
+             (_flirt_file(tmp_path, "b.mat", t1w_to_mni, images["t1w"], images["mni"]),
+              images["t1w"], images["mni"])]
+    matrix = flirt_to_grid(chain=chain, grid=images["grid"])
+    world = fromFlirt(matrix, Image(images["pet"]), Image(images["grid"]), "world", "world")
+    np.testing.assert_allclose(world, t1w_to_mni @ pet_to_t1w, atol=1e-6)
+
+
+def test_fsl_template_without_fsldir_is_a_tool_error(monkeypatch):
+    monkeypatch.delenv("FSLDIR", raising=False)
+    with pytest.raises(ToolMissingError, match=r"preprocessing\.backend: ants"):
+        fsl_template(template=None)
+
+
+def _workflow(template, *, acpc="flirt", has_pet=True):
+    return init_preprocess_wf(backend="fsl", participant_id="01", has_pet=has_pet, grid=32,
+                              template=template, acpc=acpc, spm_path="/opt/spm12")
+
+
+def test_fsl_command_lines(images):
+    workflow = _workflow(images["mni"])
+    node = workflow.get_node("fsl_spatial_wf.flirt_to_mni")
+    node.inputs.in_file = images["t1w"]
+    node.inputs.in_matrix_file = images["t1w"]  # any existing file stands in for acpc.mat
+    assert "-dof 12" in node.interface.cmdline and f"-ref {images['mni']}" in (
+        node.interface.cmdline) and "-init" in node.interface.cmdline
+    acpc = workflow.get_node("fsl_spatial_wf.flirt_acpc")
+    acpc.inputs.in_file = images["t1w"]
+    assert "-dof 6" in acpc.interface.cmdline
+    fast = workflow.get_node("fsl_spatial_wf.fast_segmentation")
+    fast.inputs.in_files = images["t1w"]
+    assert fast.interface.cmdline.startswith("fast -n 3 -t 1") or (
+        " -n 3" in fast.interface.cmdline and " -t 1" in fast.interface.cmdline)
+    robex = workflow.get_node("fsl_spatial_wf.robex_skull_strip")
+    robex.inputs.in_file = images["t1w"]
+    assert robex.interface.cmdline.startswith("runROBEX.sh " + images["t1w"])
+    stats = workflow.get_node("fsl_spatial_wf.brain_percentile")
+    stats.inputs.in_file, stats.inputs.mask_file = images["t1w"], images["t1w"]
+    assert stats.interface.cmdline.strip().endswith(f"-k {images['t1w']} -P 99.5")
+    clip = workflow.get_node("fsl_spatial_wf.normalize_clip")
+    clip.inputs.in_file = images["t1w"]
+    assert "-thr 0 -min 1" in clip.interface.cmdline
+    mask = workflow.get_node("fsl_spatial_wf.mask_to_grid")
+    mask.inputs.in_file = mask.inputs.reference = images["grid"]
+    mask.inputs.in_matrix_file = images["t1w"]
+    assert "-applyxfm" in mask.interface.cmdline and "nearestneighbour" in mask.interface.cmdline
+    pet = workflow.get_node("fsl_spatial_wf.pet_to_t1w")
+    pet.inputs.in_file, pet.inputs.reference = images["pet"], images["t1w"]
+    assert "-dof 6" in pet.interface.cmdline and "-cost mutualinfo" in pet.interface.cmdline
+
+
+def test_spm_acpc_estimates_only_and_uses_matlab(images):
+    workflow = _workflow(images["mni"], acpc="spm")
+    node = workflow.get_node("fsl_spatial_wf.spm_acpc")
+    assert node.inputs.jobtype == "estimate"
+    assert node.interface.mlab.cmd == "matlab"
+    assert "/opt/spm12" in node.interface.mlab.inputs.paths
+    assert workflow.get_node("fsl_spatial_wf.flirt_acpc") is None
+    assert workflow.get_node("fsl_spatial_wf.gunzip_template") is not None
+
+
+def test_pet_chain_uses_one_composed_matrix(images):
+    workflow = _workflow(images["mni"])
+    graph = workflow.get_node("fsl_spatial_wf")._graph
+    names = {node.name: node for node in graph.nodes()}
+    sources = {u.name for u, _ in graph.in_edges(names["pet_grid_matrix"])}
+    assert sources == {"pet_chain_matrices", "pet_chain_sources", "pet_chain_references",
+                       "grid_reference"}
+    assert {u.name for u, _ in graph.in_edges(names["pet_to_grid"])} == {
+        "inputnode", "pet_grid_matrix", "grid_reference"}
