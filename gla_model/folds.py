@@ -1,0 +1,132 @@
+"""Subject-level, stratified cross-validation folds and the leakage guard.
+
+``folds.tsv``: participant_id, diagnosis, fold (the fold where the subject is test),
+``role_fold<k>`` ("train" | "val" | "test") per fold and ``role_full`` ("train" | "val")
+for the model trained on every paired subject. Validation subjects are carved, stratified
+by diagnosis, out of each fold's training subjects. Everything follows from the seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from gla_model.errors import CohortError, ConfigError, LeakageError
+from gla_model.niftiio import write_text_atomic
+
+ROLES = ("train", "val", "test")
+
+
+def _carve_val(ids: np.ndarray, labels: np.ndarray, *, val_fraction: float,
+               seed: int) -> set[str]:
+    if val_fraction == 0:
+        return set()
+    n_val = max(round(val_fraction * len(ids)), len(set(labels)))
+    stratify = labels if min(np.unique(labels, return_counts=True)[1]) >= 2 else None
+    _, val = train_test_split(ids, test_size=n_val, stratify=stratify, random_state=seed)
+    return set(val)
+
+
+def make_folds(*, subjects: pd.DataFrame, n_folds: int, val_fraction: float,
+               seed: int) -> pd.DataFrame:
+    """Assign every subject a test fold and a role per fold (see the module docstring).
+
+    Args:
+        subjects: one row per subject, columns participant_id and diagnosis.
+        n_folds: number of folds k >= 2; every diagnosis needs at least k subjects.
+        val_fraction: share of each fold's training subjects kept for validation, in [0, 0.5].
+        seed: the random seed (same seed, same folds).
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
+        raise ConfigError(f"n_folds must be an integer >= 2, got {n_folds!r}")
+    if not 0 <= val_fraction <= 0.5:
+        raise ConfigError(f"val_fraction must be in [0, 0.5], got {val_fraction!r}")
+    missing = {"participant_id", "diagnosis"} - set(subjects.columns)
+    if missing:
+        raise CohortError(f"subject table lacks columns {sorted(missing)}")
+    table = subjects[["participant_id", "diagnosis"]].astype(str)
+    duplicated = table["participant_id"][table["participant_id"].duplicated()].tolist()
+    if duplicated:
+        raise CohortError(f"subjects listed twice: {duplicated}")
+    table = table.sort_values("participant_id").reset_index(drop=True)
+    counts = table["diagnosis"].value_counts()
+    small = counts[counts < n_folds]
+    if not small.empty:
+        raise CohortError(
+            f"diagnoses {small.to_dict()} have fewer subjects than the {n_folds} folds; "
+            "use fewer folds or add subjects"
+        )
+    ids, labels = table["participant_id"].to_numpy(), table["diagnosis"].to_numpy()
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    table["fold"] = -1
+    roles = {}
+    for k, (train_idx, test_idx) in enumerate(splitter.split(ids, labels)):
+        table.loc[test_idx, "fold"] = k
+        val = _carve_val(ids[train_idx], labels[train_idx], val_fraction=val_fraction,
+                         seed=seed + k + 1)
+        roles[f"role_fold{k}"] = ["test" if i in set(ids[test_idx]) else
+                                  "val" if i in val else "train" for i in ids]
+    val_full = _carve_val(ids, labels, val_fraction=val_fraction, seed=seed)
+    roles["role_full"] = ["val" if i in val_full else "train" for i in ids]
+    return pd.concat([table, pd.DataFrame(roles)], axis=1)
+
+
+def fold_subjects(*, folds: pd.DataFrame, fold: str) -> dict[str, list[str]]:
+    """Subjects per role ("train", "val", "test") of ``fold`` ("0".."k-1" or "full")."""
+    column = "role_full" if str(fold) == "full" else f"role_fold{fold}"
+    if column not in folds.columns:
+        available = [c.removeprefix("role_fold") for c in folds.columns
+                     if c.startswith("role_fold")]
+        raise ConfigError(f"fold {fold!r} is not in the folds table; available: "
+                          f"{[*available, 'full']}")
+    ids = folds["participant_id"].astype(str)
+    result = {role: sorted(ids[folds[column] == role]) for role in ROLES}
+    assert_no_leakage(**result)
+    return result
+
+
+def assert_no_leakage(*, train: list[str], val: list[str], test: list[str]) -> None:
+    """Raise :class:`LeakageError` naming every subject in more than one set."""
+    sets = {"train": set(train), "val": set(val), "test": set(test)}
+    problems = [f"{a}/{b}: {sorted(sets[a] & sets[b])}"
+                for a, b in (("train", "test"), ("val", "test"), ("train", "val"))
+                if sets[a] & sets[b]]
+    if problems:
+        raise LeakageError("subjects in more than one split: " + "; ".join(problems))
+
+
+def read_folds(path: Path | str) -> pd.DataFrame:
+    """Read a folds.tsv written by :func:`make_folds`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"folds table {path} does not exist; run `gla-model folds` first")
+    table = pd.read_csv(path, sep="\t", dtype={"participant_id": str})
+    if "participant_id" not in table.columns or "fold" not in table.columns:
+        raise ConfigError(f"{path} is not a folds table (needs participant_id and fold)")
+    return table
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Split the paired subjects of a cohort table into stratified, "
+                          "subject-level folds with a validation carve-out (folds.tsv).")
+    parser.add_argument("--cohort", required=True, type=Path, help="cohort.tsv")
+    parser.add_argument("--n-folds", required=True, type=int)
+    parser.add_argument("--val-fraction", required=True, type=float)
+    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--out", required=True, type=Path, help="folds.tsv to write")
+
+
+def run_command(args: argparse.Namespace) -> None:
+    if not args.cohort.is_file():
+        raise CohortError(f"cohort table {args.cohort} does not exist; run cohort-table first")
+    cohort = pd.read_csv(args.cohort, sep="\t", dtype={"participant_id": str})
+    if "group" not in cohort.columns:
+        raise CohortError(f"{args.cohort} has no 'group' column")
+    paired = cohort[cohort["group"] == "paired"]
+    folds = make_folds(subjects=paired, n_folds=args.n_folds, val_fraction=args.val_fraction,
+                       seed=args.seed)
+    write_text_atomic(folds.to_csv(sep="\t", index=False), args.out)

@@ -1,0 +1,46 @@
+"""Building blocks shared by the networks: conv + BN + LeakyReLU, residual block, widths."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+LEAKY_SLOPE = 0.2
+
+
+def scaled(channels: int, *, width: float) -> int:
+    """``channels`` scaled by the width multiplier, at least 1."""
+    return max(1, round(channels * width))
+
+
+def check_width(width: float) -> float:
+    """Reject a width multiplier that is not a positive number."""
+    if isinstance(width, bool) or not isinstance(width, int | float) or not width > 0:
+        raise ValueError(f"width multiplier must be a positive number, got {width!r}")
+    return float(width)
+
+
+def conv_bn_act(in_channels: int, out_channels: int, *, kernel: int = 3, stride: int = 1,
+                padding: int | None = None) -> nn.Sequential:
+    """Conv3d (no bias, BN follows) + BatchNorm3d + LeakyReLU."""
+    return nn.Sequential(
+        nn.Conv3d(in_channels, out_channels, kernel, stride=stride,
+                  padding=kernel // 2 if padding is None else padding, bias=False),
+        nn.BatchNorm3d(out_channels),
+        nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
+    )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3x3 conv + BN layers with an identity skip, then LeakyReLU (He et al. 2016)."""
+
+    def __init__(self, *, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            conv_bn_act(channels, channels),
+            nn.Conv3d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm3d(channels),
+        )
+        self.act = nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(x + self.body(x))

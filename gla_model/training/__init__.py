@@ -1,0 +1,1 @@
+"""Training: configuration, one optimisation step per architecture, and the epoch loop."""
