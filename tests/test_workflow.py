@@ -49,8 +49,8 @@ def test_lint_has_no_findings(tmp_path):
 def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     jobs = planned_jobs(snakemake("-n", workdir=tmp_path, configfiles=DEFAULT))
     assert jobs["build_demo_cohort"] == 1
-    assert jobs["preprocess_paired_subject"] == 40
-    assert jobs["preprocess_mri_only_subject"] == 12
+    assert jobs["preprocess_paired_subject"] == 32
+    assert jobs["preprocess_mri_only_subject"] == 8
     assert jobs["train_model"] == 3 * (5 + 1)
     assert jobs["synthesize_test_fold"] == 3 * 5
     assert jobs["synthesize_mri_only"] == 3
@@ -91,8 +91,9 @@ def test_fsl_backend_without_fsl_fails_before_any_job(tmp_path):
 @pytest.mark.slow
 def test_tiny_run_writes_the_report(tiny_local_run):
     report = tiny_local_run / "results" / "report"
-    for name in ["table1_synthesis_quality.md", "table2_classification_paired.md",
-                 "table3_classification_complete.md", "summary.md"]:
+    for name in ["tables/table1_synthesis_quality.md", "tables/table2_classification_paired.md",
+                 "tables/table3_classification_complete.md", "figures/interpolation.png",
+                 "summary.md"]:
         assert (report / name).stat().st_size > 0, name
     assert not planned_jobs_or_empty(snakemake("-n", workdir=tiny_local_run))
 
