@@ -100,3 +100,14 @@ def test_every_variant_of_the_shipped_config_builds():
         bundle = build_model(spec={**spec, "width": 0.0625}, grid=32)
         assert bundle.generator is not None, name
         assert (bundle.discriminator is not None) == (spec["losses"].get("adv", 0) > 0), name
+
+
+def test_generators_predict_uptake_only_inside_the_input_brain():
+    bundle = build_model(spec={"arch": "glagan", "k_patches": 4, "width": 0.0625,
+                               "losses": LOSSES}, grid=32)
+    mri = torch.zeros(1, 1, 32, 32, 32)
+    mri[..., 8:24, 8:24, 8:24] = torch.rand(1, 1, 16, 16, 16) + 0.1
+    with torch.no_grad():
+        pet = bundle.generator(mri)
+    assert float(pet[mri == 0].abs().max()) == 0.0
+    assert float(pet[mri > 0].min()) > 0.0

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from gla_model.errors import ConfigError
@@ -93,6 +94,23 @@ class ModelBundle(nn.Module):
         return [g for g in (self.generator, self.inverse) if g is not None]
 
 
+class BrainMasked(nn.Module):
+    """A generator whose output is zero wherever its input is zero.
+
+    Preprocessed volumes are zero outside the brain mask (skull-stripped T1w, masked PET),
+    so the input itself carries the mask: every subject, MRI-only ones included, gets
+    synthetic uptake inside its own brain only, and training spends no steps learning to
+    predict the empty background.
+    """
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x) * (x > 0).to(x.dtype)
+
+
 def validate_grid(grid: int) -> int:
     """Grids must be multiples of 16 (U-Net depth) and >= 32 (discriminator depth)."""
     if isinstance(grid, bool) or not isinstance(grid, int) or grid < 32 or grid % 16:
@@ -107,14 +125,15 @@ def build_model(*, spec: Mapping[str, Any] | VariantSpec, grid: int) -> ModelBun
     validate_grid(grid)
     path = ARCHITECTURES[spec.arch]
     if path is not None:
-        generator: nn.Module = GlaGenerator(k_patches=spec.k_patches, width=spec.width,
-                                            path=path)
+        network: nn.Module = GlaGenerator(k_patches=spec.k_patches, width=spec.width,
+                                          path=path)
     else:
-        generator = UNet3d(width=spec.width)
+        network = UNet3d(width=spec.width)
+    generator = BrainMasked(network)
     if spec.arch == "cyclegan":
         return ModelBundle(
             spec=spec, grid=grid, generator=generator,
-            inverse=UNet3d(width=spec.width),
+            inverse=BrainMasked(UNet3d(width=spec.width)),
             discriminator=Discriminator(in_channels=1, width=spec.width),
             discriminator_inverse=Discriminator(in_channels=1, width=spec.width),
         )
