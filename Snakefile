@@ -12,6 +12,19 @@ report: "reports/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+# Quick bookkeeping jobs run on the submitting host instead of waiting in a cluster queue.
+localrules:
+    all,
+    write_cohort_table,
+    make_folds,
+    collect_qc,
+    write_metric_spec,
+    report_tables,
+    report_summary,
+
+
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/folds.smk"

@@ -16,7 +16,7 @@ rule assess_image_quality:
     input:
         synth=fold_synth_dirs,
         folds=FOLDS_TABLE,
-        images=preprocessed(PAIRED, pet=True),
+        images=preprocessed(),
     output:
         QUALITY / "{variant}.tsv",
     wildcard_constraints:

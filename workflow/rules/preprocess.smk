@@ -1,6 +1,10 @@
 """Preprocessing: per-subject nipype workflows (ants or fsl backend) and the atlas on the grid."""
 
 
+# A subject's T1w outputs match both rules; MRI-only subjects fail the paired rule's PET input.
+ruleorder: preprocess_paired_subject > preprocess_mri_only_subject
+
+
 rule resample_atlas:
     output:
         dseg=ATLAS,
@@ -20,11 +24,9 @@ rule resample_atlas:
 rule preprocess_paired_subject:
     input:
         t1w=lambda wildcards: SUBJECTS[wildcards.subject].t1w,
-        pet=lambda wildcards: SUBJECTS[wildcards.subject].pet,
+        pet=paired_pet,
     output:
         **subject_outputs(pet=True),
-    wildcard_constraints:
-        subject=_one_of(PAIRED),
     params:
         pet=lambda wildcards, input: f"--pet {input.pet}" if "pet" in input.keys() else "",
         options=preprocess_options(),
@@ -52,8 +54,6 @@ use rule preprocess_paired_subject as preprocess_mri_only_subject with:
         t1w=lambda wildcards: SUBJECTS[wildcards.subject].t1w,
     output:
         **subject_outputs(pet=False),
-    wildcard_constraints:
-        subject=_one_of(MRI_ONLY),
 
 
 rule collect_qc:

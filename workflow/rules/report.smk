@@ -36,7 +36,7 @@ rule report_figures:
         history=[RESULTS / "train" / v / f"fold-{k}" / "history.tsv" for v in VARIANTS
                  for k in FOLDS],
         synth=[synth_dir(v, k) for v in VARIANTS for k in FOLDS],
-        images=preprocessed(PAIRED, pet=True),
+        images=preprocessed(),
         folds=FOLDS_TABLE,
     output:
         annotated_report_outputs("figures"),
@@ -64,7 +64,7 @@ rule report_interpolation:
         features=RESULTS / "features" / "real.tsv",
         folds=FOLDS_TABLE,
         atlas=ATLAS,
-        images=preprocessed(PAIRED, pet=True),
+        images=preprocessed(),
     output:
         annotated_report_outputs("interpolation"),
     params:

@@ -5,7 +5,7 @@ rule synthesize_test_fold:
     input:
         model=RESULTS / "train" / "{variant}" / "fold-{fold}" / "model.pt",
         folds=FOLDS_TABLE,
-        images=preprocessed(PAIRED),
+        images=preprocessed(),
     output:
         directory(RESULTS / "synthesize" / "{variant}" / "fold-{fold}"),
     wildcard_constraints:
@@ -32,7 +32,7 @@ rule synthesize_mri_only:
     input:
         model=RESULTS / "train" / "{variant}" / "fold-full" / "model.pt",
         cohort=COHORT_TABLE,
-        images=preprocessed(MRI_ONLY),
+        images=preprocessed(),
     output:
         directory(RESULTS / "synthesize" / "{variant}" / "full"),
     params:

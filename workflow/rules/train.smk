@@ -5,7 +5,7 @@ rule train_model:
     input:
         folds=FOLDS_TABLE,
         atlas=ATLAS,
-        images=preprocessed(PAIRED, pet=True),
+        images=preprocessed(),
     output:
         model=RESULTS / "train" / "{variant}" / "fold-{fold}" / "model.pt",
         history=RESULTS / "train" / "{variant}" / "fold-{fold}" / "history.tsv",
