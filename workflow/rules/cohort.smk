@@ -15,7 +15,7 @@ if config["cohort"]["source"] == "demo":
             LOGS / "build_demo_cohort.log",
         benchmark:
             BENCH / "build_demo_cohort.tsv"
-        threads: workflow.cores
+        threads: 8
         conda:
             f"{ENVS}/preprocess.yaml"
         shell:
