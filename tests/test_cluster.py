@@ -30,7 +30,6 @@ from tests.test_workflow import fake_bids, planned_jobs, write_yaml
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 FAULTS = Path(__file__).parent / "cluster" / "faults.smk"
 COMPONENTS = yaml.safe_load((PROFILE / "config.yaml").read_text())["group-components"]
-DAG_BOUND_S = 15.0
 # The private cluster has no accounting database, so status comes from squeue; polling
 # starts 1 s after a submission instead of 40 s. Both are executor settings, not resources:
 # the profile's resources, retries and groups are used as written.
@@ -106,19 +105,17 @@ def test_slurm_profile_plans_one_submission_for_tiny_preprocessing_and_a_gpu_for
 
 
 @pytest.mark.slow
-def test_dry_run_over_2000_subjects_is_fast_and_submits_a_tenth_for_preprocessing(tmp_path):
+def test_dry_run_over_2000_subjects_submits_a_tenth_for_preprocessing(tmp_path):
+    """Job and submission counts at scale; benchmarks/dag_scale.py times the same dry run."""
     bids = fake_bids(tmp_path / "bids", n_paired=1500, n_mri_only=500)
     override = write_yaml(
         tmp_path / "bids.yaml", {"cohort": {"source": "bids", "bids_dir": str(bids)}}
     )
     configs = (ROOT / "config.yaml", override)
-    started = time.monotonic()
     result = snakemake("-n", "--quiet", "rules", workdir=tmp_path / "run", configfiles=configs)
-    elapsed = time.monotonic() - started
     jobs = planned_jobs(result)
     preprocessing = jobs["preprocess_paired_subject"] + jobs["preprocess_mri_only_subject"]
     assert preprocessing == 2000
-    assert elapsed < DAG_BOUND_S, f"dry run over 2,000 subjects took {elapsed:.1f} s"
 
     plan = snakemake("-n", "--profile", PROFILE, workdir=tmp_path / "run", configfiles=configs)
     submissions = planned_submissions(plan.stdout + plan.stderr, group="preprocess")
