@@ -10,6 +10,7 @@ import torch
 
 from gla_model.errors import InputImageError
 from gla_model.niftiio import load_image
+from gla_model.preprocess.outputs import output_names
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,9 @@ class SubjectFiles:
 def subject_files(*, preproc_dir: Path, participant_id: str) -> SubjectFiles:
     """Paths of ``sub-<id>``'s preprocessed T1w, PET and brain mask under ``preproc_dir``."""
     folder = Path(preproc_dir) / f"sub-{participant_id}"
-    stem = folder / f"sub-{participant_id}_space-MNI"
-    return SubjectFiles(participant_id, Path(f"{stem}_desc-preproc_T1w.nii.gz"),
-                        Path(f"{stem}_desc-preproc_pet.nii.gz"),
-                        Path(f"{stem}_desc-brain_mask.nii.gz"))
+    names = output_names(participant_id=participant_id, has_pet=True)
+    return SubjectFiles(participant_id, folder / names["t1w"], folder / names["pet"],
+                        folder / names["mask"])
 
 
 def load_volume(path: Path, *, role: str, grid: int | None = None) -> torch.Tensor:

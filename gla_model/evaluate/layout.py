@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gla_model.preprocess.outputs import output_names
+
 TISSUES = ("GM", "WM", "CSF")
 
 
@@ -16,13 +18,11 @@ def preproc_path(*, preproc_dir: Path, participant_id: str, kind: str) -> Path:
         participant_id: the label without ``sub-``.
         kind: ``"T1w"``, ``"pet"``, ``"mask"`` or a tissue (``"GM"``, ``"WM"``, ``"CSF"``).
     """
-    stem = f"sub-{participant_id}_space-MNI"
-    names = {"T1w": f"{stem}_desc-preproc_T1w", "pet": f"{stem}_desc-preproc_pet",
-             "mask": f"{stem}_desc-brain_mask"}
-    names.update({tissue: f"{stem}_label-{tissue}_probseg" for tissue in TISSUES})
-    if kind not in names:
-        raise ValueError(f"unknown preprocessed image kind {kind!r}; one of {sorted(names)}")
-    return Path(preproc_dir) / f"sub-{participant_id}" / f"{names[kind]}.nii.gz"
+    fields = {"T1w": "t1w", "pet": "pet", "mask": "mask"} | {t: t.lower() for t in TISSUES}
+    if kind not in fields:
+        raise ValueError(f"unknown preprocessed image kind {kind!r}; one of {sorted(fields)}")
+    name = output_names(participant_id=participant_id, has_pet=True)[fields[kind]]
+    return Path(preproc_dir) / f"sub-{participant_id}" / name
 
 
 def synth_path(*, synth_dir: Path, participant_id: str, model: str) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 from gla_model.bids import Subject, discover_cohort
 from gla_model.cohort import plan_demo_cohort
 from gla_model.config import enabled_variants, validate_config
+from gla_model.preprocess.outputs import output_names
 from gla_model.report.outputs import output_paths
 
 validate_config(
@@ -92,21 +93,10 @@ wildcard_constraints:
 
 
 # ---------------------------------------------------------------- paths
-PREPROC_SUFFIXES = {
-    "t1w": "space-MNI_desc-preproc_T1w.nii.gz",
-    "gm": "space-MNI_label-GM_probseg.nii.gz",
-    "wm": "space-MNI_label-WM_probseg.nii.gz",
-    "csf": "space-MNI_label-CSF_probseg.nii.gz",
-    "mask": "space-MNI_desc-brain_mask.nii.gz",
-    "qc_png": "desc-qc.png",
-    "qc_row": "desc-qc.tsv",
-}
-PET_SUFFIX = "space-MNI_desc-preproc_pet.nii.gz"
-
-
-def preproc_file(subject, suffix):
-    """A preprocessed file of one subject, e.g. suffix 'space-MNI_desc-preproc_T1w.nii.gz'."""
-    return PREPROC / f"sub-{subject}" / f"sub-{subject}_{suffix}"
+def preproc_file(subject, field):
+    """One preprocessed file of a subject, by its field in `output_names` (e.g. 'qc_table')."""
+    name = output_names(participant_id=subject, has_pet=True)[field]
+    return PREPROC / f"sub-{subject}" / name
 
 
 def preprocessed():
@@ -121,10 +111,9 @@ def preprocessed():
 
 def subject_outputs(*, pet):
     """The outputs of one subject's preprocessing job, as wildcard patterns."""
-    suffixes = dict(PREPROC_SUFFIXES, **({"pet": PET_SUFFIX} if pet else {}))
     return {
-        kind: PREPROC / "sub-{subject}" / f"sub-{{subject}}_{suffix}"
-        for kind, suffix in suffixes.items()
+        field: PREPROC / "sub-{subject}" / name
+        for field, name in output_names(participant_id="{subject}", has_pet=pet).items()
     }
 
 

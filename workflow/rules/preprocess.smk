@@ -58,7 +58,7 @@ use rule preprocess_paired_subject as preprocess_mri_only_subject with:
 
 rule collect_qc:
     input:
-        [preproc_file(s, PREPROC_SUFFIXES["qc_row"]) for s in SUBJECTS],
+        [preproc_file(s, "qc_table") for s in SUBJECTS],
     output:
         PREPROC / "qc.tsv",
     log:
