@@ -33,7 +33,7 @@ rule report_tables:
 rule report_figures:
     input:
         **EVALUATION_INPUTS,
-        history=[RESULTS / "train" / v / f"fold-{k}" / "history.tsv" for v in VARIANTS
+        history=[checkpoint_path(v, k).with_name("history.tsv") for v in VARIANTS
                  for k in FOLDS],
         synth=[synth_dir(v, k) for v in VARIANTS for k in FOLDS],
         images=preprocessed(),

@@ -3,11 +3,11 @@
 
 rule synthesize_test_fold:
     input:
-        model=RESULTS / "train" / "{variant}" / "fold-{fold}" / "model.pt",
+        model=checkpoint_path("{variant}", "{fold}"),
         folds=FOLDS_TABLE,
         images=preprocessed(),
     output:
-        directory(RESULTS / "synthesize" / "{variant}" / "fold-{fold}"),
+        directory(synth_dir("{variant}", "{fold}")),
     wildcard_constraints:
         fold="[0-9]+",
     params:
@@ -30,11 +30,11 @@ rule synthesize_test_fold:
 
 rule synthesize_mri_only:
     input:
-        model=RESULTS / "train" / "{variant}" / "fold-full" / "model.pt",
+        model=checkpoint_path("{variant}", "full"),
         cohort=COHORT_TABLE,
         images=preprocessed(),
     output:
-        directory(RESULTS / "synthesize" / "{variant}" / "full"),
+        directory(synth_dir("{variant}", "full")),
     params:
         preproc_dir=PREPROC,
     log:

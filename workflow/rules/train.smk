@@ -7,8 +7,8 @@ rule train_model:
         atlas=ATLAS,
         images=preprocessed(),
     output:
-        model=RESULTS / "train" / "{variant}" / "fold-{fold}" / "model.pt",
-        history=RESULTS / "train" / "{variant}" / "fold-{fold}" / "history.tsv",
+        model=checkpoint_path("{variant}", "{fold}"),
+        history=checkpoint_path("{variant}", "{fold}").with_name("history.tsv"),
     wildcard_constraints:
         variant=_one_of(VARIANTS),
     params:
