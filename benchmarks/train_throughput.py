@@ -65,9 +65,7 @@ def gla_step(runtime, *, width: float, grid: int, batch: int, reps: int) -> dict
     torch.manual_seed(0)
     spec = {"arch": "glagan", "k_patches": 4, "width": width, "adversarial": True,
             "losses": LOSSES}
-    bundle = build_model(spec=spec, grid=grid).to(runtime.device)
-    if runtime.channels_last:
-        bundle = bundle.to(memory_format=torch.channels_last_3d)
+    bundle = runtime.prepare(build_model(spec=spec, grid=grid))
     adam = lambda ms: torch.optim.Adam([p for m in ms for p in m.parameters()], lr=2e-5)  # noqa: E731
     optimisers = Optimisers(adam(bundle.generators()), adam(bundle.discriminators()),
                             torch.amp.GradScaler(runtime.device.type, enabled=False))

@@ -7,6 +7,13 @@ AVX-512-BF16 or AMX (about 3x faster Conv3d there), else fp32: on AVX2-only core
 10-40x *slower* than fp32. On the CPU, tensors and weights use channels_last_3d, which
 made fp32 Conv3d 1.1-2x faster there (see benchmarks/train_throughput.py). Losses and
 SSIM statistics are always computed in float32.
+
+oneDNN's bf16 Conv3d backward (torch 2.13 CPU, AVX-512-BF16) now and then returns NaN
+weight gradients for inputs of a few voxels, in either memory format: for a 2^3 input,
+1-5 % of calls, about half of them in channels-last at batch 1 (`tests/test_device.py`).
+The U-Net's bottleneck and the discriminator's last layers see such inputs, so on such a
+runtime :meth:`Runtime.prepare` runs every convolution whose input has fewer than
+:data:`SMALL_INPUT_VOXELS` voxels in fp32; those layers are a negligible share of the work.
 """
 
 from __future__ import annotations
@@ -14,11 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from gla_model.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: Convolution inputs with fewer voxels (per channel) than this run in fp32 under CPU bf16.
+SMALL_INPUT_VOXELS = 1000
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,18 @@ class Runtime:
         dtype = self.autocast_dtype
         return torch.autocast(device_type=self.device.type, dtype=dtype or torch.float32,
                               enabled=dtype is not None)
+
+    def prepare(self, module: nn.Module) -> nn.Module:
+        """``module`` on this device, in this runtime's memory format, with the small-input
+        convolutions in fp32 under CPU bf16 autocast (see the module doc)."""
+        module = module.to(self.device)
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last_3d)
+        if self.device.type == "cpu" and self.precision == "bf16":
+            for layer in module.modules():
+                if type(layer) in _FP32_WHEN_SMALL:
+                    layer.__class__ = _FP32_WHEN_SMALL[type(layer)]
+        return module
 
     def to_input(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -67,3 +89,20 @@ def resolve_runtime(*, device: str, precision: str) -> Runtime:
 def _cpu_has_fast_bf16() -> bool:
     """Whether this CPU runs bf16 natively (AVX-512-BF16 or AMX tiles)."""
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def _fp32_when_small(forward):
+    def guarded(self: nn.Module, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if (x.shape[2:].numel() >= SMALL_INPUT_VOXELS
+                or not torch.is_autocast_enabled(x.device.type)):
+            return forward(self, x, *args, **kwargs)
+        with torch.autocast(x.device.type, enabled=False):
+            return forward(self, x.float(), *args, **kwargs)
+    return guarded
+
+
+#: Convolution classes -> subclasses that run small inputs in fp32 (same parameters, so
+#: state dicts are unchanged).
+_FP32_WHEN_SMALL = {cls: type(f"Fp32WhenSmall{cls.__name__}", (cls,),
+                              {"forward": _fp32_when_small(cls.forward)})
+                    for cls in (nn.Conv3d, nn.ConvTranspose3d)}

@@ -27,3 +27,7 @@ class CheckpointError(GlaModelError):
 
 class LeakageError(GlaModelError):
     """A test subject was found in training or validation data."""
+
+
+class TrainingError(GlaModelError):
+    """Training cannot go on (e.g. the loss became NaN); says which run and what to try."""

@@ -29,13 +29,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from gla_model.checkpoint import load_model
 from gla_model.data import load_volume, subject_files
-from gla_model.device import resolve_runtime
+from gla_model.device import Runtime, resolve_runtime
 from gla_model.errors import CohortError, ConfigError, InputImageError, LeakageError
 from gla_model.folds import fold_subjects, read_folds
-from gla_model.nets import ModelBundle
 from gla_model.niftiio import load_image, write_image_atomic
 from gla_model.resources import model_grid
 
@@ -52,17 +52,18 @@ def output_name(*, mri: Path) -> str:
     return f"sub-{match.group(1)}_desc-synth_pet.nii.gz"
 
 
-def synthesize_image(*, bundle: ModelBundle, mri: Path, out: Path, device: str = "auto",
-                     precision: str = "auto") -> Path:
-    """Synthesize PET for one preprocessed T1w and write it beside the input's geometry."""
+def synthesize_image(*, generator: nn.Module, grid: int, runtime: Runtime, mri: Path,
+                     out: Path) -> Path:
+    """Synthesize PET for one preprocessed T1w and write it beside the input's geometry.
+
+    ``generator`` is in eval mode and prepared for ``runtime`` (:meth:`Runtime.prepare`).
+    """
     image = load_image(mri, role="T1w")
-    volume = load_volume(mri, role="T1w", grid=bundle.grid)
-    _, affine = model_grid(size=bundle.grid)
+    volume = load_volume(mri, role="T1w", grid=grid)
+    _, affine = model_grid(size=grid)
     if not np.allclose(image.affine, affine, atol=1e-3):
-        raise InputImageError(f"T1w image {mri} is not on the {bundle.grid}^3 model grid "
+        raise InputImageError(f"T1w image {mri} is not on the {grid}^3 model grid "
                               "(affine differs); preprocess it with `gla-model preprocess`")
-    runtime = resolve_runtime(device=device, precision=precision)
-    generator = bundle.generator.to(runtime.device).eval()
     with torch.no_grad(), runtime.autocast():
         pet = generator(runtime.to_input(volume[None]))
     data = pet.float().cpu().numpy()[0, 0].astype(np.float32)
@@ -144,7 +145,9 @@ def run_command(args: argparse.Namespace) -> None:
     jobs = _jobs(args, record)
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
+    runtime = resolve_runtime(device=args.device, precision=args.precision)
+    generator = runtime.prepare(bundle.generator).eval()
     for mri, out in jobs:
-        synthesize_image(bundle=bundle, mri=mri, out=out, device=args.device,
-                         precision=args.precision)
+        synthesize_image(generator=generator, grid=bundle.grid, runtime=runtime, mri=mri,
+                         out=out)
         log.info("wrote %s", out)

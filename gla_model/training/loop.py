@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from gla_model import __version__
 from gla_model.checkpoint import FORMAT, MODEL_KIND, STATE_KIND, load_checkpoint, save_atomic
 from gla_model.data import PairedVolumes
 from gla_model.device import Runtime, resolve_runtime
-from gla_model.errors import CheckpointError
+from gla_model.errors import CheckpointError, TrainingError
 from gla_model.losses import RoiLoss
 from gla_model.nets import ModelBundle, build_model
 from gla_model.nets.factory import VariantSpec
@@ -48,8 +49,11 @@ class TrainingJob:
     grid: int
 
     def fingerprint(self) -> str:
-        """Hash of what must match for ``last.pt`` to be resumed (not ``epochs``)."""
-        config = {k: v for k, v in self.config.as_dict().items() if k != "epochs"}
+        """Hash of what must match for ``last.pt`` to be resumed (``epochs`` only when the
+        learning rate depends on it, so a constant-rate run can be extended)."""
+        config = self.config.as_dict()
+        if self.config.lr_schedule == "constant":
+            del config["epochs"]
         atlas = (hashlib.sha256(np.ascontiguousarray(self.atlas)).hexdigest()
                  if self.atlas is not None else None)
         text = json.dumps({"variant": self.variant, "spec": self.spec, "config": config,
@@ -147,9 +151,7 @@ def run_training(*, job: TrainingJob, threads: int,
     runtime = resolve_runtime(device=config.device, precision=config.precision)
     weights = VariantSpec.from_dict(job.spec).losses
     _seed_everything(config.seed)
-    bundle = build_model(spec=job.spec, grid=job.grid).to(runtime.device)
-    if runtime.channels_last:
-        bundle = bundle.to(memory_format=torch.channels_last_3d)
+    bundle = runtime.prepare(build_model(spec=job.spec, grid=job.grid))
     optimisers = _optimisers(bundle, config, runtime)
     roi = None
     if weights.roi > 0:
@@ -178,15 +180,24 @@ def run_training(*, job: TrainingJob, threads: int,
         log.warning("fold %s has no validation subjects: the last epoch is kept", job.fold)
     progress = tqdm(range(start, config.epochs), initial=start, total=config.epochs,
                     desc=f"{job.variant} fold {job.fold}", unit="epoch", disable=None)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
     for epoch in progress:
         bundle.train()
         rows = []
-        for indices in _batches(len(train), batch_size=config.batch_size, seed=config.seed,
-                                epoch=epoch):
+        for step, indices in enumerate(_batches(len(train), batch_size=config.batch_size,
+                                                seed=config.seed, epoch=epoch),
+                                       start=epoch * steps_per_epoch):
+            optimisers.set_lr(config.learning_rate(step=step,
+                                                   total_steps=config.epochs * steps_per_epoch))
             mri, pet, _ = (runtime.to_input(t) for t in train.batch(indices))
-            rows.append((len(indices), train_step(bundle=bundle, mri=mri, pet=pet,
-                                                  weights=weights, roi=roi,
-                                                  optimisers=optimisers, runtime=runtime)))
+            terms = train_step(bundle=bundle, mri=mri, pet=pet, weights=weights, roi=roi,
+                               optimisers=optimisers, runtime=runtime)
+            if not math.isfinite(terms["total"]):
+                raise TrainingError(
+                    f"{job.variant} fold {job.fold}: the training loss became {terms['total']} "
+                    f"in epoch {epoch + 1} ({terms}); lower training.lr, or set "
+                    f"training.precision: fp32 if it runs in {runtime.precision}")
+            rows.append((len(indices), terms))
         history.append({"epoch": epoch + 1, "split": "train", **_mean_rows(rows)})
         if val and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
             bundle.eval()

@@ -34,6 +34,12 @@ class Optimisers:
     discriminator: torch.optim.Optimizer | None
     scaler: torch.amp.GradScaler
 
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate of every optimiser."""
+        for optimiser in (self.generator, self.discriminator):
+            for group in optimiser.param_groups if optimiser is not None else ():
+                group["lr"] = lr
+
 
 def _set_requires_grad(modules, flag: bool) -> None:
     for module in modules:
