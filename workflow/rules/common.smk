@@ -33,6 +33,8 @@ PREPROCESSING = config["preprocessing"]
 CLASSIFICATION = config["classification"]
 # Keys of a variant that only label it in the report; changing them retrains nothing.
 REPORT_ONLY_KEYS = ("group", "label")
+# Keys of a variant that override the `training:` settings for that variant alone.
+TRAINING_OVERRIDE_KEYS = ("epochs",)
 
 
 # ---------------------------------------------------------------- the cohort
@@ -159,11 +161,15 @@ def atlas_options():
 # ---------------------------------------------------------------- training and synthesis
 def model_spec(variant):
     """The parts of a variant's config that define its model and losses."""
-    return {k: v for k, v in VARIANTS[variant].items() if k not in REPORT_ONLY_KEYS}
+    return {k: v for k, v in VARIANTS[variant].items()
+            if k not in REPORT_ONLY_KEYS + TRAINING_OVERRIDE_KEYS}
 
 
-def training_settings():
-    return {key: value for key, value in config["training"].items() if key != "threads"}
+def training_settings(variant):
+    """`training:` without threads, with the variant's own overrides (e.g. epochs)."""
+    settings = {key: value for key, value in config["training"].items() if key != "threads"}
+    overrides = {k: v for k, v in VARIANTS[variant].items() if k in TRAINING_OVERRIDE_KEYS}
+    return {**settings, **overrides}
 
 
 # ---------------------------------------------------------------- evaluation

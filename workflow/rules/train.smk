@@ -13,7 +13,7 @@ rule train_model:
         variant=_one_of(VARIANTS),
     params:
         spec=lambda wildcards: as_json(model_spec(wildcards.variant)),
-        training=as_json(training_settings()),
+        training=lambda wildcards: as_json(training_settings(wildcards.variant)),
         preproc_dir=PREPROC,
         out_dir=lambda wildcards, output: Path(output.model).parent,
     log:
