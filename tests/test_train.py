@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -153,9 +154,56 @@ def test_bad_training_config_raises(training):
         TrainingConfig.from_dict(training)
 
 
+def test_warmup_cosine_rises_to_the_peak_then_decays_to_zero():
+    config = TrainingConfig.from_dict({"lr": 4e-3, "lr_schedule": "warmup_cosine"})
+    rates = [config.learning_rate(step=step, total_steps=200) for step in range(200)]
+    peak = rates.index(max(rates))
+    assert rates[0] == pytest.approx(4e-3 / 25)
+    assert peak == 20 and rates[peak] == pytest.approx(4e-3)
+    assert all(a <= b for a, b in itertools.pairwise(rates[:peak + 1]))
+    assert all(a >= b for a, b in itertools.pairwise(rates[peak:]))
+    assert 0 < rates[-1] < 1e-6
+    constant = TrainingConfig.from_dict({"lr": 4e-3})
+    assert {constant.learning_rate(step=s, total_steps=200) for s in (0, 100, 199)} == {4e-3}
+
+
+def test_bad_lr_schedule_raises():
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        TrainingConfig.from_dict({"lr_schedule": "cosine"})
+
+
+@pytest.mark.parametrize(("schedule", "resumable"), [("constant", True),
+                                                     ("warmup_cosine", False)])
+def test_more_epochs_resume_only_when_the_rate_does_not_depend_on_them(
+        workspace, schedule, resumable):
+    def fingerprint(epochs):
+        parser = argparse.ArgumentParser()
+        configure_parser(parser)
+        args = train_args(workspace, workspace / "x", epochs=epochs, lr_schedule=schedule)
+        return build_job(parser.parse_args(args[1:])).fingerprint()
+
+    assert (fingerprint(2) == fingerprint(5)) is resumable
+
+
+def test_a_non_finite_loss_stops_training_with_a_clear_error(workspace, monkeypatch, capsys):
+    from gla_model.training import loop
+
+    real_step = loop.train_step
+
+    def diverging_step(**kwargs):
+        return {**real_step(**kwargs), "total": float("nan")}
+
+    monkeypatch.setattr(loop, "train_step", diverging_step)
+    assert main(train_args(workspace, workspace / "nan", epochs=1)) != 0
+    error = capsys.readouterr().err
+    assert "v fold 0: the training loss became nan in epoch 1" in error
+    assert "training.lr" in error
+
+
 def test_training_config_defaults_are_the_paper_and_none_is_forgiven():
     config = TrainingConfig.from_dict({"epochs": None, "lr": 1})
     assert (config.batch_size, config.beta1, config.lr) == (4, 0.1, 1.0)
+    assert config.lr_schedule == "constant"
 
 
 def test_wrong_checkpoints_fail_clearly(workspace, tmp_path):

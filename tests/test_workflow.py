@@ -59,6 +59,22 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_variant_epochs_override_reaches_only_its_training_jobs(tmp_path):
+    config = yaml.safe_load(DEFAULT[0].read_text())
+    overridden = {name for name in config["models"]["enabled"]
+                  if "epochs" in config["models"]["variants"][name]}
+    assert overridden, "the default config should show the per-variant epochs override"
+    result = snakemake("-n", "-p", workdir=tmp_path, configfiles=DEFAULT)
+    commands = re.findall(r"^gla-model train .*$", result.stdout + result.stderr, re.M)
+    assert len(commands) == 3 * (5 + 1)
+    for command in commands:
+        variant = re.search(r"--variant (\w+)", command).group(1)
+        epochs = config["models"]["variants"][variant].get("epochs",
+                                                           config["training"]["epochs"])
+        assert f'"epochs":{epochs},' in command, command
+        assert "epochs" not in re.search(r"--variant-spec '([^']*)'", command).group(1)
+
+
 def test_dry_run_on_a_bids_directory_given_by_path(tmp_path):
     bids = fake_bids(tmp_path / "bids", n_paired=10, n_mri_only=3)
     override = write_yaml(tmp_path / "bids.yaml",
@@ -128,3 +144,15 @@ def test_changing_one_variant_reruns_only_that_variant(tiny_local_run, tmp_path)
     dry_run = snakemake("-n", workdir=tiny_local_run, configfiles=(*DEFAULT, TINY, override))
     text = dry_run.stdout + dry_run.stderr
     assert "variant=glagan" not in text.replace("variant=glagan_", "")
+
+
+@pytest.mark.slow
+def test_changing_one_variants_epochs_retrains_only_that_variant(tiny_local_run, tmp_path):
+    override = write_yaml(tmp_path / "epochs.yaml",
+                          {"models": {"variants": {"glagan_l1": {"epochs": 3}}}})
+    result = snakemake("-n", "-p", workdir=tiny_local_run,
+                       configfiles=(*DEFAULT, TINY, override))
+    assert planned_jobs(result)["train_model"] == 2 + 1
+    commands = re.findall(r"^gla-model train .*$", result.stdout + result.stderr, re.M)
+    assert commands and all("--variant glagan_l1 " in c and '"epochs":3,' in c
+                            for c in commands)
