@@ -74,28 +74,37 @@ def _gaussian_1d(spec: SsimSpec, *, dtype: torch.dtype, device: torch.device) ->
     return kernel / kernel.sum()
 
 
-def _symmetric_pad(volume: torch.Tensor, *, pad: int) -> torch.Tensor:
-    """Pad the three spatial axes by mirroring with the edge voxel repeated (SciPy 'reflect')."""
-    for axis in (2, 3, 4):
-        size = volume.shape[axis]
-        if pad > size:
-            raise ValueError(
-                f"SSIM window of {2 * pad + 1} voxels is too large for an axis of {size} voxels"
-            )
-        head = volume.narrow(axis, 0, pad).flip(axis)
-        tail = volume.narrow(axis, size - pad, pad).flip(axis)
-        volume = torch.cat([head, volume, tail], dim=axis)
-    return volume
+def _filter_matrix(size: int, *, spec: SsimSpec, dtype: torch.dtype,
+                   device: torch.device) -> torch.Tensor:
+    """``(size, size)`` matrix of the 1D Gaussian filter along an axis of ``size`` voxels,
+    with symmetric edge padding folded in (SciPy 'reflect': ``d c b a | a b c d | d c b a``)."""
+    radius = spec.window // 2
+    if radius > size:
+        raise ValueError(
+            f"SSIM window of {spec.window} voxels is too large for an axis of {size} voxels"
+        )
+    rows = torch.arange(size, device=device).repeat_interleave(spec.window)
+    columns = rows + torch.arange(-radius, radius + 1, device=device).repeat(size)
+    columns = torch.where(columns < 0, -columns - 1, columns)
+    columns = torch.where(columns >= size, 2 * size - 1 - columns, columns)
+    weights = _gaussian_1d(spec, dtype=dtype, device=device).repeat(size)
+    return torch.zeros(size, size, dtype=dtype, device=device).index_put_(
+        (rows, columns), weights, accumulate=True)
 
 
 def _gaussian_filter(volume: torch.Tensor, *, spec: SsimSpec) -> torch.Tensor:
-    """Separable Gaussian filter of ``(N, C, D, H, W)``, same size (symmetric padding)."""
-    n, c = volume.shape[:2]
-    kernel = _gaussian_1d(spec, dtype=volume.dtype, device=volume.device)
-    out = _symmetric_pad(volume.reshape(n * c, 1, *volume.shape[2:]), pad=spec.window // 2)
-    for shape in ((-1, 1, 1), (1, -1, 1), (1, 1, -1)):
-        out = F.conv3d(out, kernel.view(1, 1, *shape))
-    return out.reshape(n, c, *out.shape[2:])
+    """Separable Gaussian filter of ``(N, C, D, H, W)``, same size (symmetric padding).
+
+    Each axis is one matrix product with :func:`_filter_matrix`: the same sums as padding
+    and a 1D convolution, and its backward is a matrix product too, several times faster
+    on the CPU than the backward of single-channel 1D ``conv3d`` kernels.
+    """
+    out = volume
+    for axis in (2, 3, 4):
+        matrix = _filter_matrix(volume.shape[axis], spec=spec, dtype=volume.dtype,
+                                device=volume.device)
+        out = torch.movedim(torch.tensordot(out, matrix, dims=([axis], [1])), -1, axis)
+    return out
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
