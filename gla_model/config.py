@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,25 @@ from gla_model.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 PATCH_ARCHS = frozenset({"glagan", "glagan_local"})
+
+
+#: Keys of a variant that only label it in the report; changing them retrains nothing.
+REPORT_ONLY_KEYS = ("group", "label")
+#: Keys of a variant that override the ``training:`` settings for that variant alone.
+TRAINING_OVERRIDE_KEYS = ("epochs",)
+
+
+def model_spec(*, variant: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a ``models.variants`` entry that define its networks and losses."""
+    return {k: v for k, v in variant.items()
+            if k not in REPORT_ONLY_KEYS + TRAINING_OVERRIDE_KEYS}
+
+
+def variant_training(*, training: Mapping[str, Any], variant: Mapping[str, Any]
+                     ) -> dict[str, Any]:
+    """``training:`` without ``threads`` (a job resource), with the variant's overrides."""
+    settings = {k: v for k, v in training.items() if k != "threads"}
+    return {**settings, **{k: v for k, v in variant.items() if k in TRAINING_OVERRIDE_KEYS}}
 
 
 def load_config(*, paths: list[Path | str]) -> dict[str, Any]:

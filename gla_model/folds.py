@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from gla_model.errors import CohortError, ConfigError, LeakageError
 from gla_model.niftiio import write_text_atomic
@@ -27,6 +26,8 @@ def _carve_val(ids: np.ndarray, labels: np.ndarray, *, val_fraction: float,
         return set()
     n_val = max(round(val_fraction * len(ids)), len(set(labels)))
     stratify = labels if min(np.unique(labels, return_counts=True)[1]) >= 2 else None
+    from sklearn.model_selection import train_test_split  # see make_folds
+
     _, val = train_test_split(ids, test_size=n_val, stratify=stratify, random_state=seed)
     return set(val)
 
@@ -61,6 +62,10 @@ def make_folds(*, subjects: pd.DataFrame, n_folds: int, val_fraction: float,
             "use fewer folds or add subjects"
         )
     ids, labels = table["participant_id"].to_numpy(), table["diagnosis"].to_numpy()
+    # Imported here: every training, synthesis and evaluation job reads folds, only this
+    # job makes them, and scikit-learn takes about 0.8 s to import.
+    from sklearn.model_selection import StratifiedKFold
+
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     table["fold"] = -1
     roles = {}

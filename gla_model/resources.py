@@ -14,7 +14,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from nilearn import datasets
 
 from gla_model.errors import ConfigError
 from gla_model.niftiio import load_image
@@ -100,6 +99,10 @@ def _read_labels(path: Path) -> dict[int, str]:
 
 @cache
 def _nilearn_template(kind: str, resolution_mm: int) -> nib.Nifti1Image:
+    # Imported here: nilearn.datasets takes about 1 s to import, and most jobs that use
+    # this module (training, synthesis) only need the model grid.
+    from nilearn import datasets
+
     loader = {
         "t1": datasets.load_mni152_template,
         "gm": datasets.load_mni152_gm_template,

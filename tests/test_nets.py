@@ -92,11 +92,11 @@ def test_bad_specs_raise_config_errors(spec, grid, match):
 def test_every_variant_of_the_shipped_config_builds():
     from pathlib import Path
 
-    from gla_model.config import load_config
+    from gla_model.config import load_config, model_spec
 
     config = load_config(paths=[Path(__file__).resolve().parent.parent / "config.yaml"])
     for name, variant in config["models"]["variants"].items():
-        spec = {k: v for k, v in variant.items() if k not in ("group", "label")}
+        spec = model_spec(variant=variant)
         bundle = build_model(spec={**spec, "width": 0.0625}, grid=32)
         assert bundle.generator is not None, name
         assert (bundle.discriminator is not None) == (spec["losses"].get("adv", 0) > 0), name

@@ -21,6 +21,12 @@ def planned_jobs(result) -> dict[str, int]:
             if rule not in {"job", "total"}}
 
 
+def train_commands(result) -> list[str]:
+    """The `gla-model train` command lines of a dry run with -p."""
+    return re.findall(r"^Shell command: (gla-model train .*)$", result.stdout + result.stderr,
+                      re.M)
+
+
 def write_yaml(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data))
     return path
@@ -65,7 +71,7 @@ def test_a_variant_epochs_override_reaches_only_its_training_jobs(tmp_path):
                   if "epochs" in config["models"]["variants"][name]}
     assert overridden, "the default config should show the per-variant epochs override"
     result = snakemake("-n", "-p", workdir=tmp_path, configfiles=DEFAULT)
-    commands = re.findall(r"^gla-model train .*$", result.stdout + result.stderr, re.M)
+    commands = train_commands(result)
     assert len(commands) == 3 * (5 + 1)
     for command in commands:
         variant = re.search(r"--variant (\w+)", command).group(1)
@@ -153,6 +159,6 @@ def test_changing_one_variants_epochs_retrains_only_that_variant(tiny_local_run,
     result = snakemake("-n", "-p", workdir=tiny_local_run,
                        configfiles=(*DEFAULT, TINY, override))
     assert planned_jobs(result)["train_model"] == 2 + 1
-    commands = re.findall(r"^gla-model train .*$", result.stdout + result.stderr, re.M)
+    commands = train_commands(result)
     assert commands and all("--variant glagan_l1 " in c and '"epochs":3,' in c
                             for c in commands)

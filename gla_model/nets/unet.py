@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from monai.networks.nets import BasicUNet
 from torch import Tensor, nn
 
 from gla_model.nets.blocks import LEAKY_SLOPE, check_width, scaled
@@ -21,6 +20,10 @@ class UNet3d(nn.Module):
 
     def __init__(self, *, width: float = 1.0, in_channels: int = 1) -> None:
         super().__init__()
+        # Imported here: importing MONAI takes about 2 s, which every training, synthesis
+        # and report job of the GLA-GAN variants would otherwise pay for nothing.
+        from monai.networks.nets import BasicUNet
+
         width = check_width(width)
         self.net = BasicUNet(
             spatial_dims=3, in_channels=in_channels, out_channels=1,

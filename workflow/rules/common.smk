@@ -6,7 +6,7 @@ from pathlib import Path
 
 from gla_model.bids import Subject, discover_cohort
 from gla_model.cohort import plan_demo_cohort
-from gla_model.config import enabled_variants, validate_config
+from gla_model.config import enabled_variants, model_spec, validate_config, variant_training
 from gla_model.preprocess.outputs import output_names
 from gla_model.report.outputs import output_paths
 
@@ -31,10 +31,6 @@ ENVS = "../../envs"
 
 PREPROCESSING = config["preprocessing"]
 CLASSIFICATION = config["classification"]
-# Keys of a variant that only label it in the report; changing them retrains nothing.
-REPORT_ONLY_KEYS = ("group", "label")
-# Keys of a variant that override the `training:` settings for that variant alone.
-TRAINING_OVERRIDE_KEYS = ("epochs",)
 
 
 # ---------------------------------------------------------------- the cohort
@@ -156,20 +152,6 @@ def atlas_options():
         return ""
     return (f"--atlas {shlex.quote(PREPROCESSING['atlas'])} "
             f"--atlas-labels {shlex.quote(PREPROCESSING['atlas_labels'])}")
-
-
-# ---------------------------------------------------------------- training and synthesis
-def model_spec(variant):
-    """The parts of a variant's config that define its model and losses."""
-    return {k: v for k, v in VARIANTS[variant].items()
-            if k not in REPORT_ONLY_KEYS + TRAINING_OVERRIDE_KEYS}
-
-
-def training_settings(variant):
-    """`training:` without threads, with the variant's own overrides (e.g. epochs)."""
-    settings = {key: value for key, value in config["training"].items() if key != "threads"}
-    overrides = {k: v for k, v in VARIANTS[variant].items() if k in TRAINING_OVERRIDE_KEYS}
-    return {**settings, **overrides}
 
 
 # ---------------------------------------------------------------- evaluation

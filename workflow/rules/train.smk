@@ -12,8 +12,10 @@ rule train_model:
     wildcard_constraints:
         variant=_one_of(VARIANTS),
     params:
-        spec=lambda wildcards: as_json(model_spec(wildcards.variant)),
-        training=lambda wildcards: as_json(training_settings(wildcards.variant)),
+        spec=lambda wildcards: as_json(model_spec(variant=VARIANTS[wildcards.variant])),
+        training=lambda wildcards: as_json(
+            variant_training(training=config["training"], variant=VARIANTS[wildcards.variant])
+        ),
         preproc_dir=PREPROC,
         out_dir=lambda wildcards, output: Path(output.model).parent,
     log:
