@@ -193,10 +193,11 @@ def run_training(*, job: TrainingJob, threads: int,
             terms = train_step(bundle=bundle, mri=mri, pet=pet, weights=weights, roi=roi,
                                optimisers=optimisers, runtime=runtime)
             if not math.isfinite(terms["total"]):
+                precision = ("" if runtime.precision == "fp32" else
+                             f", or set training.precision: fp32 (it ran in {runtime.precision})")
                 raise TrainingError(
                     f"{job.variant} fold {job.fold}: the training loss became {terms['total']} "
-                    f"in epoch {epoch + 1} ({terms}); lower training.lr, or set "
-                    f"training.precision: fp32 if it runs in {runtime.precision}")
+                    f"in epoch {epoch + 1} ({terms}); lower training.lr{precision}")
             rows.append((len(indices), terms))
         history.append({"epoch": epoch + 1, "split": "train", **_mean_rows(rows)})
         if val and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
