@@ -10,7 +10,7 @@ SSIM statistics are always computed in float32.
 
 oneDNN's bf16 Conv3d backward (torch 2.13 CPU, AVX-512-BF16) now and then returns NaN
 weight gradients for inputs of a few voxels, in either memory format: for a 2^3 input,
-from under 1 % of the calls up to about half of them in channels-last at batch 1
+in 0.1 % to half of the calls depending on the data, most often in channels-last
 (`benchmarks/bf16_small_conv.py`). The U-Net's bottleneck and the discriminator's last
 layers see such inputs, so on such a runtime :meth:`Runtime.prepare` runs every
 convolution whose input has fewer than :data:`SMALL_INPUT_VOXELS` voxels in fp32; those

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 
 from gla_model.report.tables import METRIC_LABELS
+
+#: Characters per line of a column title in the qualitative figure (1.8-inch columns).
+COLUMN_TITLE_CHARS = 22
 
 ABLATION_IMAGE_METRICS = ("ssim", "psnr", "mae")
 ABLATION_CLASSIFICATION_METRICS = ("accuracy", "auc")
@@ -95,7 +99,9 @@ def qualitative_figure(*, truth: np.ndarray, synthetic: Mapping[str, np.ndarray]
             if cmap == "inferno":
                 error_image = image
             if row == 0:
-                axis.set_title(label, fontsize="small")
+                # Wrapped to the column's width, or long variant labels run into each other.
+                axis.set_title(textwrap.fill(label, width=COLUMN_TITLE_CHARS,
+                                                break_on_hyphens=False), fontsize="small")
             if column == 0:
                 axis.set_ylabel(view)
     if error_image is not None:
