@@ -100,8 +100,8 @@ def qualitative_figure(*, truth: np.ndarray, synthetic: Mapping[str, np.ndarray]
                 error_image = image
             if row == 0:
                 # Wrapped to the column's width, or long variant labels run into each other.
-                axis.set_title(textwrap.fill(label, width=COLUMN_TITLE_CHARS,
-                                                break_on_hyphens=False), fontsize="small")
+                title = textwrap.fill(label, width=COLUMN_TITLE_CHARS, break_on_hyphens=False)
+                axis.set_title(title, fontsize="small")
             if column == 0:
                 axis.set_ylabel(view)
     if error_image is not None:
