@@ -37,7 +37,9 @@ class Optimisers:
     def set_lr(self, lr: float) -> None:
         """Set the learning rate of every optimiser."""
         for optimiser in (self.generator, self.discriminator):
-            for group in optimiser.param_groups if optimiser is not None else ():
+            if optimiser is None:
+                continue
+            for group in optimiser.param_groups:
                 group["lr"] = lr
 
 
