@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gla_model.bids import discover_cohort
+from gla_model.cohort.discover import discover_cohort
 
 N_SUBJECTS = 2000
 BOUND_SECONDS = 5.0

@@ -20,7 +20,7 @@ from nilearn.image import resample_img
 from nilearn.maskers import NiftiLabelsMasker
 from scipy.ndimage import gaussian_filter
 
-from gla_model.evaluate.features import region_means, tissue_labels
+from gla_model.features import region_means, tissue_labels
 from gla_model.resources import AAL_REGION_COUNT, aal_atlas, model_grid
 
 GRID = 64

@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gla_model.device import resolve_runtime
 from gla_model.losses import LossWeights, RoiLoss
 from gla_model.nets import build_model
-from gla_model.training.steps import Optimisers, train_step
+from gla_model.train.steps import Optimisers, train_step
 
 LOSSES = {"l1": 1.0, "ms_ssim": 1.0, "roi": 1.0, "adv": 0.01}
 

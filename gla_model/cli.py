@@ -15,8 +15,8 @@ import sys
 from gla_model.errors import GlaModelError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo-cohort": ("gla_model.cohort", "write the built-in synthetic BIDS cohort"),
-    "cohort-table": ("gla_model.bids", "discover a BIDS cohort and write its subject table"),
+    "demo-cohort": ("gla_model.demo_cohort", "write the built-in synthetic BIDS cohort"),
+    "cohort-table": ("gla_model.cohort.discover", "discover a BIDS cohort and write its subject table"),
     "check-tools": ("gla_model.preprocess.tools", "check the external tools of a backend"),
     "resample-atlas": ("gla_model.preprocess.atlas", "put the AAL atlas on the model grid"),
     "preprocess": ("gla_model.preprocess.command", "preprocess one subject's T1w and PET"),
@@ -25,8 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("gla_model.train", "train one model variant on one fold"),
     "synthesize": ("gla_model.synthesize", "synthesize PET from preprocessed T1w images"),
     "image-quality": ("gla_model.evaluate.image_quality", "score synthetic PET against real PET"),
-    "features": ("gla_model.evaluate.features", "AAL ROI features of MRI and PET"),
-    "classify": ("gla_model.evaluate.classify", "RBF-SVM AD-vs-CN classification"),
+    "features": ("gla_model.features", "AAL ROI features of MRI and PET"),
+    "classify": ("gla_model.classify", "RBF-SVM AD-vs-CN classification"),
     "report": ("gla_model.report.build", "tables, figures and summary of a run"),
 }
 

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from gla_model.checkpoint import load_model
-from gla_model.data import load_volume, subject_files
+from gla_model.train.volumes import load_volume, subject_files
 from gla_model.device import Runtime, resolve_runtime
 from gla_model.errors import CohortError, ConfigError, InputImageError, LeakageError
 from gla_model.folds import fold_subjects, read_folds

@@ -92,7 +92,7 @@ def test_bad_specs_raise_config_errors(spec, grid, match):
 def test_every_variant_of_the_shipped_config_builds():
     from pathlib import Path
 
-    from gla_model.config import load_config, model_spec
+    from gla_model.settings import load_config, model_spec
 
     config = load_config(paths=[Path(__file__).resolve().parent.parent / "config.yaml"])
     for name, variant in config["models"]["variants"].items():

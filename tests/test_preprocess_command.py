@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from gla_model.cli import main
-from gla_model.cohort.write import write_demo_cohort
+from gla_model.demo_cohort.write import write_demo_cohort
 from gla_model.preprocess.command import failure_path
 from gla_model.preprocess.outputs import output_names
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gla_model.cli import main
-from gla_model.evaluate.features import feature_columns
+from gla_model.features import feature_columns
 from gla_model.report import interpolation
 from gla_model.report.inputs import ReportInputError
 from gla_model.report.outputs import output_paths

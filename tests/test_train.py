@@ -19,8 +19,8 @@ from gla_model.errors import CheckpointError, ConfigError
 from gla_model.folds import make_folds
 from gla_model.resources import model_grid
 from gla_model.train import build_job, configure_parser
-from gla_model.training.config import TrainingConfig
-from gla_model.training.loop import run_training
+from gla_model.train.config import TrainingConfig
+from gla_model.train.loop import run_training
 
 GRID = 32
 SPEC = {"arch": "glagan", "k_patches": 2, "width": 0.125,
@@ -186,7 +186,7 @@ def test_more_epochs_resume_only_when_the_rate_does_not_depend_on_them(
 
 
 def test_a_non_finite_loss_stops_training_with_a_clear_error(workspace, monkeypatch, capsys):
-    from gla_model.training import loop
+    from gla_model.train import loop
 
     real_step = loop.train_step
 

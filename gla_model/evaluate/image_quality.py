@@ -26,7 +26,7 @@ from gla_model import folds as folds_module
 from gla_model import ssim as ssim_module
 from gla_model.errors import ConfigError, InputImageError
 from gla_model.evaluate.layout import preproc_path, synth_path
-from gla_model.evaluate.tables import fold_numbers, write_table
+from gla_model.tsvio import fold_numbers, write_table
 from gla_model.niftiio import load_image, write_text_atomic
 
 LOG = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gla_model.evaluate.tables import write_table
+from gla_model.tsvio import write_table
 
 
 def collect_qc(*, rows: list[Path], out: Path) -> pd.DataFrame:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from gla_model.errors import ConfigError
 from gla_model.evaluate.layout import preproc_path, synth_path
-from gla_model.evaluate.tables import read_table, write_table
+from gla_model.tsvio import read_table, write_table
 from gla_model.niftiio import load_image, write_text_atomic
 from gla_model.report import figures, inputs, tables
 from gla_model.report.outputs import (
@@ -104,7 +104,7 @@ def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) 
 
 def write_interpolation(*, args: argparse.Namespace) -> list[Path]:
     """Fig 11 and its P(CN) table, with the fold's generator from ``--checkpoint``."""
-    from gla_model.evaluate.features import read_features
+    from gla_model.features import read_features
     from gla_model.report.interpolation import run_interpolation
 
     folds = read_table(args.folds, columns=("participant_id", "diagnosis", "fold"),

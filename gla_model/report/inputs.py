@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from gla_model.errors import GlaModelError
-from gla_model.evaluate.tables import read_table
+from gla_model.tsvio import read_table
 from gla_model.report.outputs import GROUPS
 
 IMAGE_METRICS = ("ssim", "ms_ssim", "psnr", "mae")

@@ -5,7 +5,7 @@ Leakage-free by construction: the two subjects are the first CN and the first AD
 participant_id) among the TEST subjects of one outer fold, the generator is that fold's
 model, and the SVM is fitted on the real-PET ROI features of that fold's train and val
 subjects only. The brain mask of a step is the union of the two masks; the GM/WM/CSF
-maps are interpolated with the MRI, so ROI features follow ``gla_model.evaluate.features``.
+maps are interpolated with the MRI, so ROI features follow ``gla_model.features``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gla_model import folds as folds_module
-from gla_model.evaluate import classify, features
+from gla_model import classify, features
 from gla_model.evaluate.layout import TISSUES, preproc_path
 from gla_model.niftiio import load_image
 from gla_model.report.inputs import ReportInputError

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gla_model.evaluate import stats
-from gla_model.evaluate.tables import write_table
+from gla_model.tsvio import write_table
 from gla_model.niftiio import write_text_atomic
 from gla_model.report.inputs import (
     CLASSIFICATION_METRICS,

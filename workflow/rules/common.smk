@@ -4,9 +4,9 @@ import json
 import shlex
 from pathlib import Path
 
-from gla_model.bids import Subject, discover_cohort
-from gla_model.cohort import plan_demo_cohort
-from gla_model.config import enabled_variants, model_spec, validate_config, variant_training
+from gla_model.cohort.discover import Subject, discover_cohort
+from gla_model.demo_cohort import plan_demo_cohort
+from gla_model.settings import enabled_variants, model_spec, validate_config, variant_training
 from gla_model.preprocess.outputs import output_names
 from gla_model.report.outputs import output_paths
 

@@ -12,8 +12,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from gla_model.cli import main
 from gla_model.errors import ConfigError, GlaModelError, LeakageError
-from gla_model.evaluate import classify
-from gla_model.evaluate.classify import (
+from gla_model import classify
+from gla_model.classify import (
     RESULT_COLUMNS,
     classification_metrics,
     complete_experiment,
@@ -22,7 +22,7 @@ from gla_model.evaluate.classify import (
     parse_svm_config,
     predictions_path,
 )
-from gla_model.evaluate.features import feature_columns
+from gla_model.features import feature_columns
 from gla_model.folds import make_folds
 
 SVM = parse_svm_config({"C": [1.0, 10.0], "gamma": ["scale", 0.001], "inner_folds": 2})

@@ -14,9 +14,9 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from gla_model.cohort import geometry
-from gla_model.cohort.anatomy import ReferenceAnatomy
-from gla_model.cohort.plan import DemoSubject
+from gla_model.demo_cohort import geometry
+from gla_model.demo_cohort.anatomy import ReferenceAnatomy
+from gla_model.demo_cohort.plan import DemoSubject
 
 T1W_AXCODES = ("RAS", "LAS", "LPS", "PIR", "ASL")
 PET_AXCODES = ("LAS", "RAS", "LPI")

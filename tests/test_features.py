@@ -11,7 +11,7 @@ import pytest
 from nilearn.maskers import NiftiLabelsMasker
 
 from gla_model.cli import main
-from gla_model.evaluate.features import feature_columns, region_means, tissue_labels
+from gla_model.features import feature_columns, region_means, tissue_labels
 from gla_model.evaluate.layout import TISSUES, preproc_path, synth_path
 from gla_model.resources import AAL_REGION_COUNT
 

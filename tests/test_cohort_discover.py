@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gla_model.bids import (
+from gla_model.cohort.discover import (
     Cohort,
     Subject,
     discover_cohort,

@@ -27,7 +27,7 @@ import pandas as pd
 
 from gla_model.errors import CohortError, ConfigError, InputImageError
 from gla_model.evaluate.layout import TISSUES, preproc_path, synth_path
-from gla_model.evaluate.tables import read_table, write_table
+from gla_model.tsvio import read_table, write_table
 from gla_model.niftiio import load_image
 from gla_model.resources import AAL_REGION_COUNT
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from gla_model.data import load_volume, subject_files
+from gla_model.train.volumes import load_volume, subject_files
 from gla_model.errors import ConfigError, InputImageError
 from gla_model.folds import fold_subjects, read_folds
 from gla_model.nets import validate_grid
 from gla_model.nets.factory import VariantSpec
-from gla_model.training.config import TrainingConfig
-from gla_model.training.loop import TrainingJob, run_training
+from gla_model.train.config import TrainingConfig
+from gla_model.train.loop import TrainingJob, run_training
 
 
 def _json(text: str, *, what: str) -> Any:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from gla_model import __version__
 from gla_model.checkpoint import FORMAT, MODEL_KIND, STATE_KIND, load_checkpoint, save_atomic
-from gla_model.data import PairedVolumes
+from gla_model.train.volumes import PairedVolumes
 from gla_model.device import Runtime, resolve_runtime
 from gla_model.errors import CheckpointError, TrainingError
 from gla_model.losses import RoiLoss
@@ -28,8 +28,8 @@ from gla_model.nets import ModelBundle, build_model
 from gla_model.nets.factory import VariantSpec
 from gla_model.niftiio import write_text_atomic
 from gla_model.resources import AAL_REGION_COUNT
-from gla_model.training.config import TrainingConfig
-from gla_model.training.steps import Optimisers, train_step, validation_terms
+from gla_model.train.config import TrainingConfig
+from gla_model.train.steps import Optimisers, train_step, validation_terms
 
 log = logging.getLogger(__name__)
 

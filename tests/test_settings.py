@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gla_model.config import enabled_variants, load_config, merge_config, validate_config
+from gla_model.settings import enabled_variants, load_config, merge_config, validate_config
 from gla_model.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,8 +37,8 @@ from sklearn.svm import SVC
 
 from gla_model import folds as folds_module
 from gla_model.errors import ConfigError, GlaModelError, LeakageError
-from gla_model.evaluate.features import feature_columns, read_features
-from gla_model.evaluate.tables import fold_numbers, read_table, write_table
+from gla_model.features import feature_columns, read_features
+from gla_model.tsvio import fold_numbers, read_table, write_table
 
 LOG = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from gla_model.cohort.anatomy import ReferenceAnatomy
+from gla_model.demo_cohort.anatomy import ReferenceAnatomy
 
 _AXIS = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0),
          "S": (2, 1.0), "I": (2, -1.0)}

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from gla_model.cohort.anatomy import reference_anatomy
-from gla_model.cohort.plan import DemoSubject, plan_demo_cohort
-from gla_model.cohort.simulate import simulate_subject
+from gla_model.demo_cohort.anatomy import reference_anatomy
+from gla_model.demo_cohort.plan import DemoSubject, plan_demo_cohort
+from gla_model.demo_cohort.simulate import simulate_subject
 from gla_model.niftiio import write_image_atomic, write_text_atomic
 
 BIDS_VERSION = "1.9.0"

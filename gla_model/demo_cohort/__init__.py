@@ -1,14 +1,14 @@
 """The built-in synthetic cohort (the default data): a BIDS dataset with ground truth.
 
 Only the plan is imported here so that the Snakefile can list subjects instantly;
-the generator lives in :mod:`gla_model.cohort.write`.
+the generator lives in :mod:`gla_model.demo_cohort.write`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from gla_model.cohort.plan import DemoSubject, plan_demo_cohort
+from gla_model.demo_cohort.plan import DemoSubject, plan_demo_cohort
 
 __all__ = ["DemoSubject", "configure_parser", "plan_demo_cohort", "run_command"]
 
@@ -26,7 +26,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> None:
     """Run ``gla-model demo-cohort``."""
-    from gla_model.cohort.write import write_demo_cohort
+    from gla_model.demo_cohort.write import write_demo_cohort
 
     write_demo_cohort(out_dir=args.out, n_paired=args.n_paired, n_mri_only=args.n_mri_only,
                       seed=args.seed, jobs=args.jobs, t1_voxel_mm=args.t1_voxel_mm,

@@ -1,7 +1,7 @@
 """The plan of the built-in synthetic cohort: who is in it and which files it has.
 
 Pure and instant (no image work), so the Snakefile can know the subjects at
-DAG-build time; :func:`gla_model.cohort.write.write_demo_cohort` follows the same plan.
+DAG-build time; :func:`gla_model.demo_cohort.write.write_demo_cohort` follows the same plan.
 """
 
 from __future__ import annotations

@@ -1,0 +1,245 @@
+"""Every derivative path of a run, built in one place.
+
+The rules (``workflow/rules/common.smk``), the package and the tests all use this module;
+no other module writes a derivative file name. Functions take plain strings, so
+Snakemake wildcards pass through (``Layout().checkpoint(variant="{variant}", ...)``).
+
+The tree under ``results/`` has one folder per stage, named as its rule file and its
+``gla-model`` verb::
+
+    demo_cohort/  cohort/  preprocess/  folds/  train/  synthesize/
+    evaluate/  features/  classify/  report/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gla_model import vocabulary
+
+#: Output field of a subject's preprocessing -> its file name after ``sub-<id>_``.
+_PREPROCESSED = {
+    "t1w": "space-MNI_desc-preproc_T1w.nii.gz",
+    "gm": "space-MNI_label-GM_probseg.nii.gz",
+    "wm": "space-MNI_label-WM_probseg.nii.gz",
+    "csf": "space-MNI_label-CSF_probseg.nii.gz",
+    "mask": "space-MNI_desc-brain_mask.nii.gz",
+    "qc_figure": "desc-qc.png",
+    "qc_table": "desc-qc.tsv",
+    "pet": "space-MNI_desc-preproc_pet.nii.gz",
+}
+#: Preprocessing output fields: images, then the QC figure and row.
+PREPROCESSED_FIELDS = tuple(_PREPROCESSED)
+PREPROCESSED_IMAGES = ("t1w", "pet", "gm", "wm", "csf", "mask")
+
+
+def subject_label(participant_id: str) -> str:
+    return f"sub-{participant_id}"
+
+
+def preprocessed_names(*, participant_id: str, has_pet: bool) -> dict[str, str]:
+    """Preprocessing output field -> file name in the subject's folder."""
+    return {field: f"sub-{participant_id}_{name}" for field, name in _PREPROCESSED.items()
+            if has_pet or field != "pet"}
+
+
+def preprocessed_path(*, preproc_dir: Path | str, participant_id: str, field: str) -> Path:
+    """One preprocessed file of a subject: ``field`` is a key of :data:`PREPROCESSED_FIELDS`
+    or a tissue (``"GM"``, ``"WM"``, ``"CSF"``)."""
+    field = field.lower() if field in vocabulary.TISSUES else field
+    if field not in _PREPROCESSED:
+        raise ValueError(f"unknown preprocessed file {field!r}; one of {PREPROCESSED_FIELDS}")
+    return (Path(preproc_dir) / subject_label(participant_id)
+            / f"sub-{participant_id}_{_PREPROCESSED[field]}")
+
+
+def failure_note(*, preproc_dir: Path | str, participant_id: str) -> Path:
+    """Where a subject's failed preprocessing writes its reason."""
+    return Path(preproc_dir) / "failures" / f"sub-{participant_id}.txt"
+
+
+def model_folder(fold: str) -> str:
+    """``fold-<k>`` for a test fold, ``full`` for the model trained on every paired subject."""
+    return vocabulary.FULL_FOLD if str(fold) == vocabulary.FULL_FOLD else f"fold-{fold}"
+
+
+def synthetic_pet_name(*, participant_id: str) -> str:
+    return f"sub-{participant_id}_desc-synth_pet.nii.gz"
+
+
+def synthetic_pet_path(*, synth_dir: Path | str, participant_id: str) -> Path:
+    """A synthetic PET inside one model's synthesis folder."""
+    return Path(synth_dir) / synthetic_pet_name(participant_id=participant_id)
+
+
+def fold_synthetic_pets(*, variant_dir: Path | str, participant_id: str) -> list[Path]:
+    """The synthetic PETs of a subject under every test-fold folder of one variant."""
+    return sorted(Path(variant_dir).glob(
+        f"fold-*/{synthetic_pet_name(participant_id=participant_id)}"))
+
+
+def training_state(*, checkpoint: Path | str) -> Path:
+    """The resumable training state kept beside a checkpoint."""
+    return Path(checkpoint).with_name("last.pt")
+
+
+def predictions_path(*, scores: Path | str) -> Path:
+    """Per-subject predictions beside a classification score table."""
+    scores = Path(scores)
+    return scores.with_name(f"{scores.stem}_predictions.tsv")
+
+
+def report_outputs(*, report_dir: Path | str, part: str,
+                   variants: Mapping[str, object]) -> list[Path]:
+    """The files one report part writes, for these reported variants.
+
+    ``variants`` maps a name to anything with a ``group`` attribute (settings) or key.
+    """
+    report_dir = Path(report_dir)
+    ablations = [g.removeprefix("ablation_") for g in vocabulary.VARIANT_GROUPS[1:]
+                 if group_members(variants=variants, group=g)]
+    if part == "tables":
+        names = ["table1_synthesis_quality", "table2_classification_paired",
+                 "table3_classification_complete", "qc_summary",
+                 *(f"ablation_{a}" for a in ablations)]
+        return [report_dir / "tables" / f"{n}.{ext}" for n in names for ext in ("tsv", "md")]
+    if part == "figures":
+        groups = [g for g in vocabulary.QUALITATIVE_GROUPS
+                  if group_members(variants=variants, group=g)]
+        return [*(report_dir / "figures" / f"ablation_{a}.png" for a in ablations),
+                *(report_dir / "figures" / f"qualitative_{g.removeprefix('ablation_')}_{d}.png"
+                  for g in groups for d in ("AD", "CN")),
+                report_dir / "figures" / "training_curves.png"]
+    if part == "interpolation":
+        return [report_dir / "figures" / "interpolation.png",
+                report_dir / "tables" / "interpolation.tsv"]
+    if part == "summary":
+        return [report_dir / "summary.md"]
+    raise ValueError(f"unknown report part {part!r}; one of {REPORT_PARTS}")
+
+
+REPORT_PARTS = ("tables", "figures", "interpolation", "summary")
+
+
+def group_members(*, variants: Mapping[str, object], group: str) -> list[str]:
+    """The variants of ``group``, in the given order."""
+    return [name for name, spec in variants.items() if _group(spec) == group]
+
+
+def _group(spec: object) -> str:
+    return spec["group"] if isinstance(spec, Mapping) else spec.group
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The workflow's folders and files under ``results`` (and its logs)."""
+
+    results: Path = Path("results")
+    logs: Path = Path("logs")
+
+    # ------------------------------------------------------------ cohort
+    @property
+    def demo_bids(self) -> Path:
+        return self.results / "demo_cohort"
+
+    @property
+    def cohort_table(self) -> Path:
+        return self.results / "cohort" / "cohort.tsv"
+
+    # ------------------------------------------------------------ preprocess
+    @property
+    def preprocess_dir(self) -> Path:
+        return self.results / "preprocess"
+
+    def subject_dir(self, participant_id: str) -> Path:
+        return self.preprocess_dir / subject_label(participant_id)
+
+    def preprocessed(self, *, participant_id: str, field: str) -> Path:
+        return preprocessed_path(preproc_dir=self.preprocess_dir,
+                                 participant_id=participant_id, field=field)
+
+    def subject_outputs(self, *, participant_id: str, has_pet: bool) -> dict[str, Path]:
+        folder = self.subject_dir(participant_id)
+        return {field: folder / name for field, name in
+                preprocessed_names(participant_id=participant_id, has_pet=has_pet).items()}
+
+    @property
+    def atlas(self) -> Path:
+        return self.preprocess_dir / "atlas-AAL_space-MNI_dseg.nii.gz"
+
+    @property
+    def atlas_labels(self) -> Path:
+        return self.preprocess_dir / "atlas-AAL_dseg.tsv"
+
+    @property
+    def qc_table(self) -> Path:
+        return self.preprocess_dir / "qc.tsv"
+
+    @property
+    def failures_dir(self) -> Path:
+        return self.preprocess_dir / "failures"
+
+    # ------------------------------------------------------------ folds, train, synthesize
+    @property
+    def folds_table(self) -> Path:
+        return self.results / "folds" / "folds.tsv"
+
+    @property
+    def train_dir(self) -> Path:
+        return self.results / "train"
+
+    def checkpoint(self, *, variant: str, fold: str) -> Path:
+        """``fold`` is a test fold index or ``full``; both live in ``fold-<fold>/``."""
+        return self.train_dir / variant / f"fold-{fold}" / "model.pt"
+
+    def history(self, *, variant: str, fold: str) -> Path:
+        return self.checkpoint(variant=variant, fold=fold).with_name("history.tsv")
+
+    @property
+    def synthesize_dir(self) -> Path:
+        return self.results / "synthesize"
+
+    def synth_variant_dir(self, variant: str) -> Path:
+        return self.synthesize_dir / variant
+
+    def synth_dir(self, *, variant: str, fold: str) -> Path:
+        return self.synth_variant_dir(variant) / model_folder(fold)
+
+    # ------------------------------------------------------------ evaluate, features, classify
+    @property
+    def metric_spec(self) -> Path:
+        return self.results / "evaluate" / "metric_spec.json"
+
+    def image_quality(self, source: str) -> Path:
+        return self.results / "evaluate" / "image_quality" / f"{source}.tsv"
+
+    def features(self, source: str) -> Path:
+        return self.results / "features" / f"{source}.tsv"
+
+    @property
+    def classify_dir(self) -> Path:
+        return self.results / "classify"
+
+    def classification(self, *, experiment: str, source: str) -> Path:
+        return self.classify_dir / experiment / f"{source}.tsv"
+
+    def predictions(self, *, experiment: str, source: str) -> Path:
+        return predictions_path(scores=self.classification(experiment=experiment,
+                                                           source=source))
+
+    # ------------------------------------------------------------ report
+    @property
+    def report_dir(self) -> Path:
+        return self.results / "report"
+
+    def report_outputs(self, *, part: str, variants: Mapping[str, object]) -> list[Path]:
+        return report_outputs(report_dir=self.report_dir, part=part, variants=variants)
+
+    # ------------------------------------------------------------ logs and benchmarks
+    def log(self, stage: str, job: str = "") -> Path:
+        return self.logs / stage / f"{job or stage}.log"
+
+    def benchmark(self, stage: str, job: str = "") -> Path:
+        return self.results / "benchmarks" / stage / f"{job or stage}.tsv"

@@ -1,0 +1,48 @@
+"""The workflow's vocabulary: every name that several stages share, spelt once."""
+
+from __future__ import annotations
+
+#: Diagnoses the workflow classifies (participants.tsv values map onto these).
+DIAGNOSES = ("CN", "AD")
+
+#: Subject groups of the cohort table: both modalities, or a T1w only.
+PAIRED = "paired"
+MRI_ONLY_SUBJECTS = "mri_only"
+SUBJECT_GROUPS = (PAIRED, MRI_ONLY_SUBJECTS)
+
+#: The model of a variant trained on every paired subject (synthesizes MRI-only subjects).
+FULL_FOLD = "full"
+
+#: Feature and classification sources that are not model variants: MRI features alone,
+#: the real PET, and the trivial image baseline (each fold's mean training PET).
+MRI_FEATURES = "mri_only"
+REAL_PET = "real_pet"
+MEAN_TRAIN_PET = "mean_train_pet"
+BASELINE_SOURCES = (MRI_FEATURES, REAL_PET, MEAN_TRAIN_PET)
+
+#: Classification experiments: paired CV (Table II) and the completed cohort (Table III).
+PAIRED_EXPERIMENT = "paired"
+COMPLETE_EXPERIMENT = "complete"
+EXPERIMENTS = (PAIRED_EXPERIMENT, COMPLETE_EXPERIMENT)
+
+#: Report groups of the model variants.
+VARIANT_GROUPS = ("main", "ablation_architecture", "ablation_losses", "ablation_patches")
+QUALITATIVE_GROUPS = ("main", "ablation_architecture")
+
+#: Generator architectures; the first three are GLA-GAN generators (global + local,
+#: global only, local only).
+ARCHITECTURES = ("glagan", "glagan_global", "glagan_local", "unet3d", "gan", "cyclegan")
+#: Architectures with a local (patch) module, which therefore need ``k_patches``.
+PATCH_ARCHS = frozenset({"glagan", "glagan_local"})
+#: Architectures that are adversarial by definition.
+ADVERSARIAL_ARCHS = frozenset({"gan", "cyclegan"})
+PATCH_COUNTS = (1, 2, 4, 8)
+#: Loss terms comparing synthetic and real PET (the validation loss is their weighted sum).
+RECONSTRUCTION_TERMS = ("l1", "ssim", "ms_ssim", "roi")
+
+#: Training devices and precisions.
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+#: Tissues of the segmentation (probability maps), in output order.
+TISSUES = ("GM", "WM", "CSF")
