@@ -19,6 +19,7 @@ import torch
 from gla_model import __version__
 from gla_model.errors import CheckpointError, ConfigError
 from gla_model.nets import ModelBundle, build_model
+from gla_model.settings import ModelSpec, job_value
 
 MODEL_KIND = "gla-model/model"
 STATE_KIND = "gla-model/training-state"
@@ -61,11 +62,18 @@ def load_checkpoint(path: Path | str, *, kind: str) -> dict[str, Any]:
     return payload
 
 
+def record_spec(record: dict[str, Any]) -> ModelSpec:
+    """The :class:`ModelSpec` a ``model.pt`` record stores (``spec.as_dict()``), checked by
+    the same settings fields as ``models.variants.<variant>`` of the config."""
+    key = f"models.variants.{record['variant']}"
+    return job_value({key: record["spec"]}, key, as_type=ModelSpec)
+
+
 def load_model(path: Path | str) -> tuple[ModelBundle, dict[str, Any]]:
     """Rebuild the generator of a ``model.pt``; returns the bundle (eval mode) and the record."""
     record = load_checkpoint(path, kind=MODEL_KIND)
     try:
-        bundle = build_model(spec=record["spec"], grid=record["grid"])
+        bundle = build_model(spec=record_spec(record), grid=record["grid"])
         bundle.generator.load_state_dict(record["generator_state"])
     except (KeyError, RuntimeError, ConfigError) as error:
         raise CheckpointError(f"{path} does not match the model it describes ({error}); "

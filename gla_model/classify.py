@@ -19,10 +19,8 @@ The seed sets the inner CV shuffling (and, for ``complete``, the outer split).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +34,17 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from gla_model import folds as folds_module
+from gla_model import vocabulary
+from gla_model.cohort.table import cohort_frame, read_cohort_table
 from gla_model.errors import ConfigError, GlaModelError, LeakageError
-from gla_model.features import feature_columns, read_features
-from gla_model.tsvio import fold_numbers, read_table, write_table
+from gla_model.features import PET_ORIGIN_REAL, feature_columns, read_features
+from gla_model.layout import model_folder
+from gla_model.settings import SvmSettings, job_value, read_job_settings
+from gla_model.tsvio import write_table
 
 LOG = logging.getLogger(__name__)
 
-EXPERIMENTS = ("paired", "complete")
-REAL_PET, MRI_ONLY = "real_pet", "mri_only"
+REAL_PET, MRI_ONLY = vocabulary.REAL_PET, vocabulary.MRI_FEATURES
 METRICS = ("accuracy", "sensitivity", "specificity", "f1", "mcc", "auc")
 RESULT_COLUMNS = ("experiment", "source", "seed", "fold", *METRICS, "C", "gamma",
                   "n_train", "n_test")
@@ -51,44 +52,8 @@ PREDICTION_COLUMNS = ("participant_id", "seed", "fold", "y_true", "y_pred", "sco
 INNER_SCORING = "balanced_accuracy"
 
 
-@dataclass(frozen=True)
-class SvmConfig:
-    """Hyperparameter grids and inner CV folds of the SVM."""
-
-    C: tuple[float, ...]
-    gamma: tuple[float | str, ...]
-    inner_folds: int
-
-    def __post_init__(self) -> None:
-        if not self.C or any(c <= 0 for c in self.C):
-            raise ConfigError(f"svm C grid must be non-empty and positive, got {self.C}")
-        if not self.gamma or any(
-            (g not in ("scale", "auto")) if isinstance(g, str) else g <= 0 for g in self.gamma
-        ):
-            raise ConfigError(
-                f"svm gamma grid must be non-empty, positive numbers or 'scale'/'auto', "
-                f"got {self.gamma}"
-            )
-        if self.inner_folds < 2:
-            raise ConfigError(f"svm inner_folds must be at least 2, got {self.inner_folds}")
-
-
-def parse_svm_config(config: SvmConfig | Mapping[str, Any]) -> SvmConfig:
-    """An ``SvmConfig`` from a mapping ``{"C": [...], "gamma": [...], "inner_folds": k}``."""
-    if isinstance(config, SvmConfig):
-        return config
-    unknown = set(config) - {"C", "gamma", "inner_folds"}
-    if unknown or not {"C", "gamma", "inner_folds"} <= set(config):
-        raise ConfigError(
-            f"svm config needs exactly the keys C, gamma, inner_folds; got {sorted(config)}"
-        )
-    return SvmConfig(C=tuple(float(c) for c in config["C"]),
-                     gamma=tuple(g if isinstance(g, str) else float(g) for g in config["gamma"]),
-                     inner_folds=int(config["inner_folds"]))
-
-
 def fit_svm(
-    *, X: np.ndarray, y: np.ndarray, svm_config: SvmConfig | Mapping[str, Any], seed: int,
+    *, X: np.ndarray, y: np.ndarray, svm_config: SvmSettings, seed: int,
     probability: bool = False,
 ) -> Pipeline | CalibratedClassifierCV:
     """Tune C and gamma by stratified inner CV on (X, y) only; return the refitted pipeline.
@@ -103,7 +68,7 @@ def fit_svm(
         seed: shuffles the inner folds.
         probability: also calibrate probabilities (``predict_proba``, column 1 = AD).
     """
-    config = parse_svm_config(svm_config)
+    config = svm_config
     smallest = int(np.bincount(np.asarray(y, dtype=int), minlength=2).min())
     if smallest < config.inner_folds:
         raise ConfigError(
@@ -153,7 +118,7 @@ def _mcc(*, tp: int, tn: int, fp: int, fn: int) -> float:
 
 def evaluate_split(
     *, train: pd.DataFrame, test: pd.DataFrame, columns: Sequence[str],
-    svm_config: SvmConfig, seed: int,
+    svm_config: SvmSettings, seed: int,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fit on ``train`` rows, score ``test`` rows: (metrics + C, gamma, sizes; predictions)."""
     folds_module.assert_no_leakage(train=list(train["participant_id"]), val=[],
@@ -186,14 +151,14 @@ def feature_set(*, source: str) -> list[str]:
 
 def paired_experiment(
     *, source: str, features_real: pd.DataFrame, features_synth: pd.DataFrame | None,
-    folds: pd.DataFrame, svm_config: SvmConfig, seeds: Sequence[int],
+    folds: pd.DataFrame, svm_config: SvmSettings, seeds: Sequence[int],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table II: the generators' outer folds; real-PET training rows, source test rows."""
     columns = feature_set(source=source)
     real = _indexed(features_real, name="real features")
     synth = None if features_synth is None else _indexed(features_synth, name="synthetic")
     results, predictions = [], []
-    for fold in fold_numbers(folds=folds):
+    for fold in folds_module.fold_numbers(folds=folds):
         split = folds_module.fold_subjects(folds=folds, fold=fold)
         train_ids = [*split["train"], *split["val"]]
         folds_module.assert_no_leakage(train=train_ids, val=[], test=list(split["test"]))
@@ -202,7 +167,7 @@ def paired_experiment(
             test = _rows(real, list(split["test"]), name="real features")
         else:
             test = _rows(synth, list(split["test"]), name="synthetic features")
-            wrong = test.loc[test["pet_origin"] != f"fold-{fold}", "participant_id"].tolist()
+            wrong = test.loc[test["pet_origin"] != model_folder(fold), "participant_id"].tolist()
             if wrong:
                 raise LeakageError(
                     f"test subjects {wrong} of fold {fold} have synthetic PET not made by the "
@@ -214,21 +179,22 @@ def paired_experiment(
         for seed in seeds:
             result, prediction = evaluate_split(train=train, test=test, columns=columns,
                                                 svm_config=svm_config, seed=seed)
-            results.append({"experiment": "paired", "source": source, "seed": seed,
-                            "fold": fold, **result})
+            results.append({"experiment": vocabulary.PAIRED_EXPERIMENT, "source": source,
+                            "seed": seed, "fold": fold, **result})
             predictions.append(prediction.assign(seed=seed, fold=fold))
     return _tables(results, predictions)
 
 
 def complete_experiment(
     *, source: str, features_real: pd.DataFrame, features_synth: pd.DataFrame | None,
-    cohort: pd.DataFrame, n_folds: int, svm_config: SvmConfig, seeds: Sequence[int],
+    cohort: pd.DataFrame, n_folds: int, svm_config: SvmSettings, seeds: Sequence[int],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table III: stratified K-fold CV over paired (real PET) + MRI-only (synthetic PET)."""
     columns = feature_set(source=source)
     real = _indexed(features_real, name="real features")
-    paired_ids = cohort.loc[cohort["group"] == "paired", "participant_id"].tolist()
-    mri_only_ids = cohort.loc[cohort["group"] == "mri_only", "participant_id"].tolist()
+    paired_ids = cohort.loc[cohort["group"] == vocabulary.PAIRED, "participant_id"].tolist()
+    mri_only_ids = cohort.loc[cohort["group"] == vocabulary.MRI_ONLY_SUBJECTS,
+                              "participant_id"].tolist()
     if source == MRI_ONLY:
         table = _rows(real, [*paired_ids, *mri_only_ids], name="real features")
     else:
@@ -236,7 +202,8 @@ def complete_experiment(
         _require_real_pet(paired, name="paired subjects")
         completed = _rows(_indexed(features_synth, name="synthetic features"), mri_only_ids,
                           name="synthetic features")
-        wrong = completed.loc[completed["pet_origin"] != "full", "participant_id"].tolist()
+        wrong = completed.loc[completed["pet_origin"] != vocabulary.FULL_FOLD,
+                              "participant_id"].tolist()
         if wrong:
             raise GlaModelError(
                 f"MRI-only subjects {wrong} lack synthetic PET from the full model; "
@@ -251,16 +218,10 @@ def complete_experiment(
             result, prediction = evaluate_split(
                 train=table.iloc[train_index], test=table.iloc[test_index], columns=columns,
                 svm_config=svm_config, seed=seed)
-            results.append({"experiment": "complete", "source": source, "seed": seed,
-                            "fold": fold, **result})
+            results.append({"experiment": vocabulary.COMPLETE_EXPERIMENT, "source": source,
+                            "seed": seed, "fold": fold, **result})
             predictions.append(prediction.assign(seed=seed, fold=fold))
     return _tables(results, predictions)
-
-
-def predictions_path(*, out: Path | str) -> Path:
-    """Where the per-subject predictions of a results TSV go: ``<stem>_predictions.tsv``."""
-    out = Path(out)
-    return out.with_name(f"{out.name.removesuffix('.tsv')}_predictions.tsv")
 
 
 def _indexed(table: pd.DataFrame, *, name: str) -> pd.DataFrame:
@@ -278,10 +239,10 @@ def _rows(table: pd.DataFrame, ids: Sequence[str], *, name: str) -> pd.DataFrame
 
 
 def _require_real_pet(table: pd.DataFrame, *, name: str) -> None:
-    wrong = table.loc[table["pet_origin"] != "real", "participant_id"].tolist()
+    wrong = table.loc[table["pet_origin"] != PET_ORIGIN_REAL, "participant_id"].tolist()
     if wrong:
         raise GlaModelError(f"{name} {wrong} have no real PET features; use the real "
-                            "feature table (gla-model features --source real).")
+                            f"feature table (gla-model features --source {REAL_PET}).")
 
 
 def _matrix(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -298,67 +259,57 @@ def _tables(results: list[dict], predictions: list[pd.DataFrame]) -> tuple[pd.Da
             pd.concat(predictions, ignore_index=True).loc[:, list(PREDICTION_COLUMNS)])
 
 
-def read_svm_config(text: str) -> SvmConfig:
-    """An ``SvmConfig`` from inline JSON (``{...}``) or a JSON file path."""
-    try:
-        raw = json.loads(text) if text.lstrip().startswith("{") else json.loads(
-            Path(text).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(f"--svm {text!r} is neither inline JSON nor a readable JSON file "
-                          f"({error}).") from error
-    if not isinstance(raw, dict):
-        raise ConfigError(f"--svm must be a JSON object, got {raw!r}")
-    return parse_svm_config(raw)
-
-
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``gla-model classify``."""
-    parser.add_argument("--experiment", choices=EXPERIMENTS, required=True)
+    parser.add_argument("--settings", required=True,
+                        help="JSON (or a JSON file) with classification and, for the "
+                             "complete experiment, cv.n_folds, as the workflow writes it")
+    parser.add_argument("--experiment", choices=vocabulary.EXPERIMENTS, required=True)
     parser.add_argument("--source", required=True,
                         help=f"a model variant, {MRI_ONLY}, or {REAL_PET} (paired only)")
     parser.add_argument("--features-real", type=Path, required=True,
-                        help="results/features/real.tsv")
+                        help=f"results/features/{REAL_PET}.tsv")
     parser.add_argument("--features-synth", type=Path,
                         help="results/features/<variant>.tsv (variant sources only)")
     parser.add_argument("--folds", type=Path, help="results/folds/folds.tsv (paired)")
     parser.add_argument("--cohort", type=Path, help="results/cohort/cohort.tsv (complete)")
-    parser.add_argument("--n-folds", type=int, help="outer CV folds (complete)")
-    parser.add_argument("--svm", required=True,
-                        help='{"C": [...], "gamma": [...], "inner_folds": k}: JSON or a file')
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--out", type=Path, required=True,
-                        help="per-fold results TSV; predictions go to <stem>_predictions.tsv")
+    parser.add_argument("--out", type=Path, required=True, help="per-fold results TSV")
+    parser.add_argument("--out-predictions", type=Path, required=True,
+                        help="per-subject predictions TSV")
 
 
 def run_command(args: argparse.Namespace) -> None:
     """Run one classification experiment for one source and write its tables."""
-    references = (MRI_ONLY, REAL_PET) if args.experiment == "paired" else (MRI_ONLY,)
+    paired = args.experiment == vocabulary.PAIRED_EXPERIMENT
+    references = (MRI_ONLY, REAL_PET) if paired else (MRI_ONLY,)
     is_variant = args.source not in (MRI_ONLY, REAL_PET)
-    if args.experiment == "complete" and args.source == REAL_PET:
+    if not paired and args.source == REAL_PET:
         raise ConfigError(f"--source {REAL_PET} exists only for --experiment paired.")
     if is_variant != (args.features_synth is not None):
         raise ConfigError(
             f"--features-synth is required for a variant source and must be left out for "
             f"{' / '.join(references)} (got source {args.source!r})."
         )
-    svm_config = read_svm_config(args.svm)
+    payload = read_job_settings(args.settings)
+    classification = job_value(payload, "classification")
     real = read_features(args.features_real)
     synth = read_features(args.features_synth) if is_variant else None
-    if args.experiment == "paired":
+    if paired:
         if args.folds is None:
             raise ConfigError("--experiment paired needs --folds results/folds/folds.tsv.")
         results, predictions = paired_experiment(
             source=args.source, features_real=real, features_synth=synth,
-            folds=folds_module.read_folds(args.folds), svm_config=svm_config, seeds=args.seeds)
+            folds=folds_module.read_folds(args.folds), svm_config=classification.svm,
+            seeds=classification.seeds)
     else:
-        if args.cohort is None or args.n_folds is None or args.n_folds < 2:
-            raise ConfigError("--experiment complete needs --cohort and --n-folds (>= 2).")
-        cohort = read_table(args.cohort, columns=("participant_id", "diagnosis", "group"),
-                            role="cohort")
+        if args.cohort is None:
+            raise ConfigError("--experiment complete needs --cohort results/cohort/cohort.tsv.")
         results, predictions = complete_experiment(
-            source=args.source, features_real=real, features_synth=synth, cohort=cohort,
-            n_folds=args.n_folds, svm_config=svm_config, seeds=args.seeds)
+            source=args.source, features_real=real, features_synth=synth,
+            cohort=cohort_frame(read_cohort_table(path=args.cohort)),
+            n_folds=job_value(payload, "cv.n_folds"), svm_config=classification.svm,
+            seeds=classification.seeds)
     write_table(results, args.out)
-    write_table(predictions, predictions_path(out=args.out))
+    write_table(predictions, args.out_predictions)
     LOG.info("%s %s: mean accuracy %.3f over %d folds", args.experiment, args.source,
              results["accuracy"].mean(), len(results))

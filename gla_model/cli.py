@@ -15,16 +15,16 @@ import sys
 from gla_model.errors import GlaModelError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo-cohort": ("gla_model.demo_cohort", "write the built-in synthetic BIDS cohort"),
-    "cohort-table": ("gla_model.cohort.discover", "discover a BIDS cohort and write its subject table"),
+    "demo-cohort": ("gla_model.demo_cohort.command", "write the built-in simulated BIDS cohort"),
+    "cohort": ("gla_model.cohort.command", "discover a BIDS cohort and write its subject table"),
     "check-tools": ("gla_model.preprocess.tools", "check the external tools of a backend"),
     "resample-atlas": ("gla_model.preprocess.atlas", "put the AAL atlas on the model grid"),
     "preprocess": ("gla_model.preprocess.command", "preprocess one subject's T1w and PET"),
     "collect-qc": ("gla_model.preprocess.collect", "combine the subjects' QC rows"),
     "folds": ("gla_model.folds", "make the subject-level cross-validation split"),
-    "train": ("gla_model.train", "train one model variant on one fold"),
+    "train": ("gla_model.train.command", "train one model variant on one fold"),
     "synthesize": ("gla_model.synthesize", "synthesize PET from preprocessed T1w images"),
-    "image-quality": ("gla_model.evaluate.image_quality", "score synthetic PET against real PET"),
+    "evaluate": ("gla_model.evaluate.image_quality", "score synthetic PET against real PET"),
     "features": ("gla_model.features", "AAL ROI features of MRI and PET"),
     "classify": ("gla_model.classify", "RBF-SVM AD-vs-CN classification"),
     "report": ("gla_model.report.build", "tables, figures and summary of a run"),

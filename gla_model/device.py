@@ -25,9 +25,8 @@ import torch
 from torch import nn
 
 from gla_model.errors import ConfigError
+from gla_model.vocabulary import DEVICES, PRECISIONS
 
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: Convolution inputs with fewer voxels (per channel) than this run in fp32 under CPU bf16.
 SMALL_INPUT_VOXELS = 1000
 
@@ -67,7 +66,10 @@ class Runtime:
 
 
 def resolve_runtime(*, device: str, precision: str) -> Runtime:
-    """Turn the config's ``device``/``precision`` strings into a :class:`Runtime`."""
+    """Turn ``training.device``/``training.precision`` into a :class:`Runtime`.
+
+    Raises :class:`ConfigError` for a name outside the vocabulary (the settings reject it
+    before any job; this guards direct calls) and for a device this machine lacks."""
     if device not in DEVICES:
         raise ConfigError(f"device must be one of {DEVICES}, got {device!r}")
     if precision not in PRECISIONS:

@@ -25,15 +25,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gla_model.errors import CohortError, ConfigError, InputImageError
-from gla_model.evaluate.layout import TISSUES, preproc_path, synth_path
-from gla_model.tsvio import read_table, write_table
+from gla_model import vocabulary
+from gla_model.cohort.table import cohort_frame, read_cohort_table
+from gla_model.errors import ConfigError, InputImageError
+from gla_model.layout import fold_synthetic_pets, preprocessed_path, synthetic_pet_path
 from gla_model.niftiio import load_image
 from gla_model.resources import AAL_REGION_COUNT
+from gla_model.tsvio import read_table, write_table
+from gla_model.vocabulary import TISSUES
 
 LOG = logging.getLogger(__name__)
 
-REAL_SOURCE = "real"
+REAL_SOURCE = vocabulary.REAL_PET
+#: ``pet_origin`` of a subject's own PET, and of a subject without PET.
+PET_ORIGIN_REAL, PET_ORIGIN_NONE = "real", "none"
 FEATURE_TISSUES = ("gm", "wm")
 MODALITIES = ("mri", "pet")
 ID_COLUMNS = ("participant_id", "diagnosis", "group", "source", "pet_origin")
@@ -96,12 +101,13 @@ def subject_features(
     def data(path: Path, role: str) -> np.ndarray:
         return load_image(path, role=role).get_fdata(dtype=np.float64)
 
-    def preproc(kind: str) -> np.ndarray:
-        path = preproc_path(preproc_dir=preproc_dir, participant_id=participant_id, kind=kind)
-        return data(path, f"{kind} of sub-{participant_id}")
+    def preproc(field: str) -> np.ndarray:
+        path = preprocessed_path(preproc_dir=preproc_dir, participant_id=participant_id,
+                                 field=field)
+        return data(path, f"{field} of sub-{participant_id}")
 
     tissue = tissue_labels(probsegs={t: preproc(t) for t in TISSUES}, mask=preproc("mask"))
-    images = [preproc("T1w")]
+    images = [preproc("t1w")]
     if pet_path is not None:
         images.append(data(pet_path, f"PET of sub-{participant_id}"))
     means = region_means(images=np.stack(images), labels=labels, tissue=tissue,
@@ -116,14 +122,14 @@ def pet_source(
 ) -> tuple[Path | None, str]:
     """The PET image behind a subject's features and its origin label."""
     if source == REAL_SOURCE:
-        if group != "paired":
-            return None, "none"
-        return preproc_path(preproc_dir=preproc_dir, participant_id=participant_id,
-                            kind="pet"), "real"
-    if group == "mri_only":
-        return synth_path(synth_dir=synth_dir, participant_id=participant_id,
-                          model="full"), "full"
-    matches = sorted(Path(synth_dir).glob(f"fold-*/sub-{participant_id}_desc-synth_pet.nii.gz"))
+        if group != vocabulary.PAIRED:
+            return None, PET_ORIGIN_NONE
+        return preprocessed_path(preproc_dir=preproc_dir, participant_id=participant_id,
+                                 field="pet"), PET_ORIGIN_REAL
+    if group == vocabulary.MRI_ONLY_SUBJECTS:
+        return synthetic_pet_path(synth_dir=Path(synth_dir) / vocabulary.FULL_FOLD,
+                                  participant_id=participant_id), vocabulary.FULL_FOLD
+    matches = fold_synthetic_pets(variant_dir=synth_dir, participant_id=participant_id)
     if len(matches) != 1:
         raise InputImageError(
             f"paired subject sub-{participant_id} needs exactly one synthetic PET under "
@@ -138,10 +144,6 @@ def build_features(
     synth_dir: Path | None
 ) -> pd.DataFrame:
     """Feature table of every cohort subject (see the module docstring)."""
-    bad = sorted(set(cohort["group"]) - {"paired", "mri_only"})
-    if bad:
-        raise CohortError(f"cohort groups must be paired or mri_only, found {bad}; "
-                          "regenerate the cohort table with gla-model cohort-table.")
     labels = np.rint(load_image(atlas, role="AAL atlas").get_fdata()).astype(np.int64)
     rows = []
     for subject in cohort.itertuples(index=False):
@@ -183,8 +185,7 @@ def run_command(args: argparse.Namespace) -> None:
             f"--synth-dir is required for a variant source and must be left out for "
             f"--source {REAL_SOURCE} (got source {args.source!r}, synth-dir {args.synth_dir})."
         )
-    cohort = read_table(args.cohort, columns=("participant_id", "diagnosis", "group"),
-                        role="cohort")
+    cohort = cohort_frame(read_cohort_table(path=args.cohort))
     table = build_features(cohort=cohort, preproc_dir=args.preproc_dir, atlas=args.atlas,
                            source=args.source, synth_dir=args.synth_dir)
     write_table(table, args.out)

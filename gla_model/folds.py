@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gla_model import vocabulary
+from gla_model.cohort.table import cohort_frame, read_cohort_table
 from gla_model.errors import CohortError, ConfigError, LeakageError
 from gla_model.niftiio import write_text_atomic
+from gla_model.settings import job_value, read_job_settings
 
 ROLES = ("train", "val", "test")
 
@@ -105,33 +108,39 @@ def assert_no_leakage(*, train: list[str], val: list[str], test: list[str]) -> N
 
 
 def read_folds(path: Path | str) -> pd.DataFrame:
-    """Read a folds.tsv written by :func:`make_folds`."""
+    """Read a folds.tsv written by :func:`make_folds` (participant ids as text)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"folds table {path} does not exist; run `gla-model folds` first")
     table = pd.read_csv(path, sep="\t", dtype={"participant_id": str})
-    if "participant_id" not in table.columns or "fold" not in table.columns:
-        raise ConfigError(f"{path} is not a folds table (needs participant_id and fold)")
+    missing = [c for c in ("participant_id", "diagnosis", "fold", "role_full")
+               if c not in table.columns]
+    if missing or not fold_numbers(folds=table):
+        raise ConfigError(f"{path} is not a folds table (lacks {missing or 'role_fold<k>'}); "
+                          "regenerate it with `gla-model folds`")
     return table
+
+
+def fold_numbers(*, folds: pd.DataFrame) -> list[int]:
+    """The outer fold indices of a folds table (its ``role_fold<k>`` columns)."""
+    prefix = "role_fold"
+    return sorted(int(c[len(prefix):]) for c in folds.columns
+                  if c.startswith(prefix) and c[len(prefix):].isdigit())
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Split the paired subjects of a cohort table into stratified, "
                           "subject-level folds with a validation carve-out (folds.tsv).")
+    parser.add_argument("--settings", required=True,
+                        help="JSON (or a JSON file) with cv, as the workflow writes it")
     parser.add_argument("--cohort", required=True, type=Path, help="cohort.tsv")
-    parser.add_argument("--n-folds", required=True, type=int)
-    parser.add_argument("--val-fraction", required=True, type=float)
-    parser.add_argument("--seed", required=True, type=int)
     parser.add_argument("--out", required=True, type=Path, help="folds.tsv to write")
 
 
 def run_command(args: argparse.Namespace) -> None:
-    if not args.cohort.is_file():
-        raise CohortError(f"cohort table {args.cohort} does not exist; run cohort-table first")
-    cohort = pd.read_csv(args.cohort, sep="\t", dtype={"participant_id": str})
-    if "group" not in cohort.columns:
-        raise CohortError(f"{args.cohort} has no 'group' column")
-    paired = cohort[cohort["group"] == "paired"]
-    folds = make_folds(subjects=paired, n_folds=args.n_folds, val_fraction=args.val_fraction,
-                       seed=args.seed)
+    cv = job_value(read_job_settings(args.settings), "cv")
+    paired = cohort_frame(read_cohort_table(path=args.cohort))
+    paired = paired[paired["group"] == vocabulary.PAIRED]
+    folds = make_folds(subjects=paired, n_folds=cv.n_folds, val_fraction=cv.val_fraction,
+                       seed=cv.seed)
     write_text_atomic(folds.to_csv(sep="\t", index=False), args.out)

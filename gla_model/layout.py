@@ -91,32 +91,63 @@ def predictions_path(*, scores: Path | str) -> Path:
     return scores.with_name(f"{scores.stem}_predictions.tsv")
 
 
+#: Report table -> file stem (``tables/<stem>.tsv`` and ``.md``).
+REPORT_TABLES = {
+    "synthesis_quality": "table1_synthesis_quality",
+    "classification_paired": "table2_classification_paired",
+    "classification_complete": "table3_classification_complete",
+    "qc": "qc_summary",
+    "interpolation": "interpolation",
+}
+TRAINING_CURVES = "training_curves"
+INTERPOLATION_FIGURE = "interpolation"
+SUMMARY = "summary.md"
+
+
+def ablation_name(group: str) -> str:
+    """File stem of an ablation group's table and figure."""
+    return f"ablation_{group.removeprefix('ablation_')}"
+
+
+def qualitative_name(*, group: str, diagnosis: str) -> str:
+    return f"qualitative_{group.removeprefix('ablation_')}_{diagnosis}"
+
+
+def report_table_paths(*, report_dir: Path | str, stem: str) -> tuple[Path, Path]:
+    """The TSV and Markdown files of one report table."""
+    folder = Path(report_dir) / "tables"
+    return folder / f"{stem}.tsv", folder / f"{stem}.md"
+
+
+def report_figure_path(*, report_dir: Path | str, stem: str) -> Path:
+    return Path(report_dir) / "figures" / f"{stem}.png"
+
+
 def report_outputs(*, report_dir: Path | str, part: str,
                    variants: Mapping[str, object]) -> list[Path]:
     """The files one report part writes, for these reported variants.
 
     ``variants`` maps a name to anything with a ``group`` attribute (settings) or key.
     """
-    report_dir = Path(report_dir)
-    ablations = [g.removeprefix("ablation_") for g in vocabulary.VARIANT_GROUPS[1:]
+    ablations = [ablation_name(g) for g in vocabulary.VARIANT_GROUPS[1:]
                  if group_members(variants=variants, group=g)]
     if part == "tables":
-        names = ["table1_synthesis_quality", "table2_classification_paired",
-                 "table3_classification_complete", "qc_summary",
-                 *(f"ablation_{a}" for a in ablations)]
-        return [report_dir / "tables" / f"{n}.{ext}" for n in names for ext in ("tsv", "md")]
+        stems = [REPORT_TABLES[t] for t in ("synthesis_quality", "classification_paired",
+                                            "classification_complete", "qc")]
+        return [path for stem in [*stems, *ablations]
+                for path in report_table_paths(report_dir=report_dir, stem=stem)]
     if part == "figures":
         groups = [g for g in vocabulary.QUALITATIVE_GROUPS
                   if group_members(variants=variants, group=g)]
-        return [*(report_dir / "figures" / f"ablation_{a}.png" for a in ablations),
-                *(report_dir / "figures" / f"qualitative_{g.removeprefix('ablation_')}_{d}.png"
-                  for g in groups for d in ("AD", "CN")),
-                report_dir / "figures" / "training_curves.png"]
+        stems = [*ablations, *(qualitative_name(group=g, diagnosis=d)
+                               for g in groups for d in ("AD", "CN")), TRAINING_CURVES]
+        return [report_figure_path(report_dir=report_dir, stem=stem) for stem in stems]
     if part == "interpolation":
-        return [report_dir / "figures" / "interpolation.png",
-                report_dir / "tables" / "interpolation.tsv"]
+        return [report_figure_path(report_dir=report_dir, stem=INTERPOLATION_FIGURE),
+                report_table_paths(report_dir=report_dir,
+                                   stem=REPORT_TABLES["interpolation"])[0]]
     if part == "summary":
-        return [report_dir / "summary.md"]
+        return [Path(report_dir) / SUMMARY]
     raise ValueError(f"unknown report part {part!r}; one of {REPORT_PARTS}")
 
 
@@ -212,8 +243,12 @@ class Layout:
     def metric_spec(self) -> Path:
         return self.results / "evaluate" / "metric_spec.json"
 
+    @property
+    def image_quality_dir(self) -> Path:
+        return self.results / "evaluate" / "image_quality"
+
     def image_quality(self, source: str) -> Path:
-        return self.results / "evaluate" / "image_quality" / f"{source}.tsv"
+        return self.image_quality_dir / f"{source}.tsv"
 
     def features(self, source: str) -> Path:
         return self.results / "features" / f"{source}.tsv"

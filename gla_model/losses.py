@@ -10,58 +10,20 @@
 * ``cycle`` / ``identity``: CycleGAN's L1 cycle-consistency and identity terms.
 
 The combined objective (Eq. 8) is ``sum(weight * term)`` over the terms with a non-zero
-weight in the variant spec's ``losses`` mapping.
+weight in the variant's :class:`~gla_model.settings.LossWeights`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gla_model.errors import ConfigError
+from gla_model.settings import LossWeights
 from gla_model.ssim import LOSS_MS_SSIM_SPEC, METRIC_SSIM_SPEC, PAPER_MS_SSIM_WEIGHTS, ms_ssim, ssim
-
-#: Terms compared between synthetic and real PET (validation loss = their weighted sum).
-RECONSTRUCTION_TERMS = ("l1", "ssim", "ms_ssim", "roi")
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """The λ weights of Eq. 8 (0 = term off)."""
-
-    l1: float = 0.0
-    ssim: float = 0.0
-    ms_ssim: float = 0.0
-    roi: float = 0.0
-    adv: float = 0.0
-    cycle: float = 0.0
-    identity: float = 0.0
-
-    @classmethod
-    def from_dict(cls, losses: Mapping[str, float]) -> LossWeights:
-        """Validate a ``losses:`` mapping; unknown keys and negative weights are errors."""
-        if not isinstance(losses, Mapping):
-            raise ConfigError(f"variant losses must be a mapping, got {losses!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(losses) - known
-        if unknown:
-            raise ConfigError(f"unknown loss terms {sorted(unknown)}; allowed: {sorted(known)}")
-        for name, value in losses.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"loss weight {name} must be a number >= 0, got {value!r}")
-        weights = cls(**{k: float(v) for k, v in losses.items()})
-        if not any(getattr(weights, t) > 0 for t in RECONSTRUCTION_TERMS):
-            raise ConfigError(f"at least one of {RECONSTRUCTION_TERMS} needs a weight > 0")
-        return weights
-
-    def active(self, names: tuple[str, ...] = RECONSTRUCTION_TERMS) -> dict[str, float]:
-        """The terms among ``names`` with a non-zero weight."""
-        return {n: getattr(self, n) for n in names if getattr(self, n) > 0}
 
 
 def adversarial_loss(logits: Tensor, *, real: bool) -> Tensor:

@@ -57,9 +57,9 @@ class DiagnosisLabels:
     CN: tuple[str, ...] = setting(min_items=1, pattern=r"^.+$")
     AD: tuple[str, ...] = setting(min_items=1, pattern=r"^.+$")
 
-    def value_map(self) -> dict[str, str]:
-        """participants.tsv value -> diagnosis."""
-        return {value: name for name in vocabulary.DIAGNOSES for value in getattr(self, name)}
+    def value_lists(self) -> dict[str, list[str]]:
+        """Diagnosis -> its participants.tsv values."""
+        return {name: list(getattr(self, name)) for name in vocabulary.DIAGNOSES}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,8 +203,8 @@ class TrainingSettings:
     threads: int = setting(minimum=1)
 
     def as_dict(self) -> dict[str, Any]:
-        """Every key but ``threads`` (a job resource that changes no result)."""
-        return {k: v for k, v in as_mapping(self).items() if k != "threads"}
+        """Every key but the job resources (see :func:`without_resources`)."""
+        return without_resources(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,6 +307,16 @@ def as_mapping(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------- jobs
+#: Section keys that are job resources: they change no result, so jobs get them on their
+#: own (Snakemake's ``threads``) and a change of them reruns nothing.
+RESOURCE_KEYS = ("threads",)
+
+
+def without_resources(section: Any) -> dict[str, Any]:
+    """A section as a plain mapping without its :data:`RESOURCE_KEYS`."""
+    return {k: v for k, v in as_mapping(section).items() if k not in RESOURCE_KEYS}
+
+
 def job_settings(**sections: Any) -> str:
     """Compact, stable JSON of settings for one job, by dotted config key.
 

@@ -1,4 +1,4 @@
-"""Reading and writing the TSV tables passed between evaluation stages."""
+"""Reading and writing the TSV tables passed between stages, with errors naming the file."""
 
 from __future__ import annotations
 
@@ -31,10 +31,3 @@ def read_table(path: Path | str, *, columns: Iterable[str], role: str) -> pd.Dat
 def write_table(table: pd.DataFrame, path: Path | str) -> Path:
     """Write ``table`` as a TSV atomically."""
     return write_text_atomic(table.to_csv(sep="\t", index=False), path)
-
-
-def fold_numbers(*, folds: pd.DataFrame) -> list[int]:
-    """The outer fold indices of a folds table (its ``role_fold<k>`` columns)."""
-    prefix = "role_fold"
-    return sorted(int(c[len(prefix):]) for c in folds.columns
-                  if c.startswith(prefix) and c[len(prefix):].isdigit())

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from gla_model import resources
 from gla_model.cohort.discover import discover_cohort
 from gla_model.cli import main
-from gla_model.demo_cohort import plan_demo_cohort
+from gla_model.demo_cohort.plan import plan_demo_cohort
 from gla_model.demo_cohort.write import write_demo_cohort
 
 COARSE = dict(t1_voxel_mm=3.0, pet_voxel_mm=4.0)

@@ -24,51 +24,25 @@ Rules:
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from gla_model import vocabulary
+from gla_model.cohort.table import Cohort, Subject
 from gla_model.errors import CohortError, ConfigError
-from gla_model.niftiio import write_text_atomic
 
 LOGGER = logging.getLogger(__name__)
 LABEL = re.compile(r"^[A-Za-z0-9]+$")
 BASELINE_SESSIONS = ("baseline", "bl", "m00", "m000", "01", "1")
 FDG_TRACERS = ("fdg", "18ffdg", "18fdg")
-CLASSES = ("CN", "AD")
-COLUMNS = ("participant_id", "diagnosis", "group", "session", "t1w", "pet")
+CLASSES = vocabulary.DIAGNOSES
 _NIFTI = (".nii", ".nii.gz")
 _RUN = re.compile(r"_run-(\d+)")
 _TRACER = re.compile(r"_trc-([A-Za-z0-9]+)")
-
-
-@dataclass(frozen=True)
-class Subject:
-    """One subject of the cohort; ``pet`` is None for MRI-only subjects."""
-
-    participant_id: str
-    diagnosis: str
-    group: str
-    session: str | None
-    t1w: Path
-    pet: Path | None
-
-
-@dataclass(frozen=True)
-class Cohort:
-    """The discovered subjects and how many were left out, per participants.tsv value."""
-
-    subjects: tuple[Subject, ...]
-    excluded: dict[str, int] = field(default_factory=dict)
-
-    def paired(self) -> tuple[Subject, ...]:
-        return tuple(s for s in self.subjects if s.group == "paired")
 
 
 def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
@@ -128,57 +102,6 @@ def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
                     ", ".join(f"{v}: {n}" for v, n in sorted(excluded.items())))
     return Cohort(subjects=tuple(sorted(subjects, key=lambda s: s.participant_id)),
                   excluded=excluded)
-
-
-def write_cohort_table(*, cohort: Cohort, path: Path | str) -> Path:
-    """Write the cohort table (one row per subject, columns :data:`COLUMNS`)."""
-    frame = pd.DataFrame(
-        [[s.participant_id, s.diagnosis, s.group, s.session or "", str(s.t1w),
-          "" if s.pet is None else str(s.pet)] for s in cohort.subjects],
-        columns=list(COLUMNS))
-    return write_text_atomic(frame.to_csv(sep="\t", index=False), path)
-
-
-def read_cohort_table(*, path: Path | str) -> tuple[Subject, ...]:
-    """Read a table written by :func:`write_cohort_table`."""
-    path = Path(path)
-    if not path.is_file():
-        raise CohortError(f"cohort table {path} does not exist; run `gla-model cohort-table`.")
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise CohortError(f"cohort table {path} lacks columns {missing}; regenerate it with "
-                          "`gla-model cohort-table`.")
-    return tuple(
-        Subject(participant_id=r.participant_id, diagnosis=r.diagnosis, group=r.group,
-                session=r.session or None, t1w=Path(r.t1w), pet=Path(r.pet) if r.pet else None)
-        for r in frame.itertuples(index=False))
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``gla-model cohort-table``."""
-    parser.add_argument("--bids-dir", required=True)
-    parser.add_argument("--diagnosis-column", default="diagnosis")
-    parser.add_argument("--labels-json", default='{"CN": ["CN"], "AD": ["AD"]}',
-                        help='participants.tsv values per class, e.g. '
-                             '\'{"CN": ["CN", "Control"], "AD": ["AD", "Dementia"]}\'')
-    parser.add_argument("--n-folds", type=int, required=True)
-    parser.add_argument("--session", default=None, help="use this session for every subject")
-    parser.add_argument("--out", required=True, help="cohort table to write (.tsv)")
-
-
-def run_command(args: argparse.Namespace) -> None:
-    """Run ``gla-model cohort-table``."""
-    try:
-        labels = json.loads(args.labels_json)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"--labels-json is not valid JSON ({error})") from error
-    cohort = discover_cohort(bids_dir=args.bids_dir, diagnosis_column=args.diagnosis_column,
-                             diagnosis_labels=labels, n_folds=args.n_folds, session=args.session)
-    write_cohort_table(cohort=cohort, path=args.out)
-    paired = len(cohort.paired())
-    LOGGER.info("cohort: %d subjects (%d paired, %d MRI-only) -> %s", len(cohort.subjects),
-                paired, len(cohort.subjects) - paired, args.out)
 
 
 def _value_map(diagnosis_labels: dict[str, list[str]]) -> dict[str, str]:
@@ -246,7 +169,8 @@ def _find_files(folder: str, label: str, diagnosis: str, session: str | None
         return None
     chosen_session, t1w, pet = next((f for f in found if f[2] is not None), found[0])
     return Subject(participant_id=label, diagnosis=diagnosis,
-                   group="mri_only" if pet is None else "paired", session=chosen_session,
+                   group=vocabulary.MRI_ONLY_SUBJECTS if pet is None else vocabulary.PAIRED,
+                   session=chosen_session,
                    t1w=Path(t1w), pet=None if pet is None else Path(pet))
 
 
@@ -308,7 +232,7 @@ def _fold_problems(subjects: list[Subject], n_folds: int) -> list[str]:
         raise ConfigError(f"cross-validation needs at least 2 folds, got {n_folds}")
     problems = []
     for name in CLASSES:
-        count = sum(s.group == "paired" and s.diagnosis == name for s in subjects)
+        count = sum(s.group == vocabulary.PAIRED and s.diagnosis == name for s in subjects)
         if count < n_folds:
             problems.append(f"class {name} has {count} paired subjects (T1w and FDG PET), "
                             f"fewer than the {n_folds} cross-validation folds; add subjects "

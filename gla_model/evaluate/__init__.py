@@ -1,1 +1,2 @@
-"""Evaluation of synthetic PET: image quality, statistics, ROI features, SVM classification."""
+"""Evaluation of synthetic PET: image quality against real PET (Table I) and the statistics
+the report tables use."""

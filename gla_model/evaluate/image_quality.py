@@ -24,14 +24,15 @@ import torch
 
 from gla_model import folds as folds_module
 from gla_model import ssim as ssim_module
+from gla_model import vocabulary
 from gla_model.errors import ConfigError, InputImageError
-from gla_model.evaluate.layout import preproc_path, synth_path
-from gla_model.tsvio import fold_numbers, write_table
+from gla_model.layout import model_folder, preprocessed_path, synthetic_pet_path
 from gla_model.niftiio import load_image, write_text_atomic
+from gla_model.tsvio import write_table
 
 LOG = logging.getLogger(__name__)
 
-BASELINE_VARIANT = "mean_train_pet"
+BASELINE_VARIANT = vocabulary.MEAN_TRAIN_PET
 METRICS = ("ssim", "ms_ssim", "psnr", "mae")
 #: SSIM as scikit-image's Gaussian SSIM; MS-SSIM with the loss window (see ``metric_spec``).
 SSIM_SPEC = ssim_module.METRIC_SSIM_SPEC
@@ -133,7 +134,7 @@ def score_variant(
     """Per-subject metrics of every fold's test subjects (columns: participant_id, variant,
     fold, ssim, ms_ssim, psnr, mae). ``synth_dir`` is None for the mean-PET baseline."""
     rows = []
-    for fold in fold_numbers(folds=folds):
+    for fold in folds_module.fold_numbers(folds=folds):
         split = folds_module.fold_subjects(folds=folds, fold=fold)
         folds_module.assert_no_leakage(train=split["train"], val=split["val"], test=split["test"])
         baseline = None
@@ -142,12 +143,13 @@ def score_variant(
         for participant_id in split["test"]:
             target = _pet(preproc_dir=preproc_dir, participant_id=participant_id)
             mask = load_image(
-                preproc_path(preproc_dir=preproc_dir, participant_id=participant_id, kind="mask"),
+                preprocessed_path(preproc_dir=preproc_dir, participant_id=participant_id,
+                                  field="mask"),
                 role="brain mask",
             ).get_fdata()
             if baseline is None:
-                path = synth_path(synth_dir=synth_dir, participant_id=participant_id,
-                                  model=f"fold-{fold}")
+                path = synthetic_pet_path(synth_dir=Path(synth_dir) / model_folder(fold),
+                                          participant_id=participant_id)
                 prediction = load_image(path, role="synthetic PET").get_fdata()
             else:
                 prediction = baseline
@@ -165,7 +167,8 @@ def score_variant(
 
 
 def _pet(*, preproc_dir: Path, participant_id: str) -> np.ndarray:
-    path = preproc_path(preproc_dir=preproc_dir, participant_id=participant_id, kind="pet")
+    path = preprocessed_path(preproc_dir=preproc_dir, participant_id=participant_id,
+                             field="pet")
     return load_image(path, role="real PET").get_fdata()
 
 
@@ -179,7 +182,7 @@ def _mask(mask: np.ndarray, *, like: np.ndarray) -> np.ndarray:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``gla-model image-quality``."""
+    """Arguments of ``gla-model evaluate``."""
     parser.add_argument("--variant",
                         help=f"model variant name, or {BASELINE_VARIANT} for the baseline")
     parser.add_argument("--synth-dir", type=Path,

@@ -1,22 +1,23 @@
-"""`build_model`: a variant spec (config ``models.variants.<name>``) -> networks."""
+"""`build_model`: a model spec (config ``models.variants.<name>``) -> networks.
+
+The spec arrives validated (:class:`gla_model.settings.ModelSpec`, checked by the settings
+fields); this module only maps it onto networks.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from gla_model.errors import ConfigError
-from gla_model.losses import LossWeights
 from gla_model.nets.discriminator import Discriminator
-from gla_model.nets.glagan import PATCH_SPLITS, GlaGenerator
+from gla_model.nets.glagan import GlaGenerator
 from gla_model.nets.unet import UNet3d
+from gla_model.settings import ModelSpec
 
-#: arch -> generator path of the GLA generator (None: not a GLA-GAN).
-ARCHITECTURES: dict[str, str | None] = {
+#: arch (every one of :data:`gla_model.vocabulary.ARCHITECTURES`) -> path of the GLA
+#: generator, or None for the U-Net generator of the baselines.
+GENERATOR_PATHS: dict[str, str | None] = {
     "glagan": "both",
     "glagan_global": "global",
     "glagan_local": "local",
@@ -24,48 +25,6 @@ ARCHITECTURES: dict[str, str | None] = {
     "gan": None,
     "cyclegan": None,
 }
-SPEC_KEYS = {"arch", "k_patches", "width", "losses"}
-#: Architectures with a local (patch) module, which therefore need ``k_patches``.
-PATCH_ARCHS = {"glagan", "glagan_local"}
-
-
-@dataclass(frozen=True)
-class VariantSpec:
-    """A validated variant spec."""
-
-    arch: str
-    k_patches: int
-    width: float
-    adversarial: bool
-    losses: LossWeights
-
-    @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> VariantSpec:
-        """Validate a spec dict, raising :class:`ConfigError` naming the bad key."""
-        if not isinstance(spec, Mapping):
-            raise ConfigError(f"variant spec must be a mapping, got {type(spec).__name__}")
-        unknown = set(spec) - SPEC_KEYS
-        if unknown:
-            raise ConfigError(f"unknown variant spec keys {sorted(unknown)}; "
-                              f"allowed: {sorted(SPEC_KEYS)}")
-        arch = spec.get("arch")
-        if arch not in ARCHITECTURES:
-            raise ConfigError(f"variant arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
-        k_patches = spec.get("k_patches", None if arch in PATCH_ARCHS else 1)
-        if isinstance(k_patches, bool) or k_patches not in PATCH_SPLITS:
-            raise ConfigError(f"variant k_patches must be one of {sorted(PATCH_SPLITS)} for "
-                              f"arch {arch}, got {k_patches!r}")
-        width = spec.get("width", 1.0)
-        if isinstance(width, bool) or not isinstance(width, int | float) or not width > 0:
-            raise ConfigError(f"variant width must be a positive number, got {width!r}")
-        losses = LossWeights.from_dict(spec.get("losses", {"l1": 1.0}))
-        adversarial = losses.adv > 0
-        if arch in ("gan", "cyclegan") and not adversarial:
-            raise ConfigError(f"arch {arch} is adversarial by definition; set losses.adv > 0")
-        if arch != "cyclegan" and (losses.cycle > 0 or losses.identity > 0):
-            raise ConfigError(f"cycle and identity losses apply to arch cyclegan only, not {arch}")
-        return cls(arch=arch, k_patches=int(k_patches), width=float(width),
-                   adversarial=adversarial, losses=losses)
 
 
 class ModelBundle(nn.Module):
@@ -76,7 +35,7 @@ class ModelBundle(nn.Module):
     ``discriminator_inverse`` (MRI). Absent networks are ``None``.
     """
 
-    def __init__(self, *, spec: VariantSpec, grid: int, generator: nn.Module,
+    def __init__(self, *, spec: ModelSpec, grid: int, generator: nn.Module,
                  discriminator: nn.Module | None = None, inverse: nn.Module | None = None,
                  discriminator_inverse: nn.Module | None = None) -> None:
         super().__init__()
@@ -119,14 +78,18 @@ def validate_grid(grid: int) -> int:
     return grid
 
 
-def build_model(*, spec: Mapping[str, Any] | VariantSpec, grid: int) -> ModelBundle:
-    """Build the networks of a variant for a ``grid``^3 volume."""
-    spec = spec if isinstance(spec, VariantSpec) else VariantSpec.from_dict(spec)
+def build_model(*, spec: ModelSpec, grid: int) -> ModelBundle:
+    """Build the networks of a model spec for a ``grid``^3 volume.
+
+    Args:
+        spec: the variant's validated model spec (``VariantSettings.model_spec()``, or
+            :func:`gla_model.settings.job_value` with ``as_type=ModelSpec``).
+        grid: the model grid (see :func:`validate_grid`).
+    """
     validate_grid(grid)
-    path = ARCHITECTURES[spec.arch]
+    path = GENERATOR_PATHS[spec.arch]
     if path is not None:
-        network: nn.Module = GlaGenerator(k_patches=spec.k_patches, width=spec.width,
-                                          path=path)
+        network: nn.Module = GlaGenerator(k_patches=spec.patches, width=spec.width, path=path)
     else:
         network = UNet3d(width=spec.width)
     generator = BrainMasked(network)

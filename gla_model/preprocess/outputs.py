@@ -1,31 +1,28 @@
-"""Names and storage types of one subject's preprocessing outputs (light: no ANTs import)."""
+"""The fields of the preprocessing workflows and how each output is stored (light: no
+nipype, no ANTs, so both backends and the tests import it without a cycle).
+
+File names live in :mod:`gla_model.layout` (:func:`~gla_model.layout.preprocessed_names`).
+"""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-IMAGE_FIELDS = ("t1w", "pet", "gm", "wm", "csf", "mask")
+from gla_model import layout
 
-
-def output_names(*, participant_id: str, has_pet: bool) -> dict[str, str]:
-    """Workflow output field -> file name in the subject's output folder."""
-    prefix = f"sub-{participant_id}"
-    names = {
-        "t1w": f"{prefix}_space-MNI_desc-preproc_T1w.nii.gz",
-        "gm": f"{prefix}_space-MNI_label-GM_probseg.nii.gz",
-        "wm": f"{prefix}_space-MNI_label-WM_probseg.nii.gz",
-        "csf": f"{prefix}_space-MNI_label-CSF_probseg.nii.gz",
-        "mask": f"{prefix}_space-MNI_desc-brain_mask.nii.gz",
-        "qc_figure": f"{prefix}_desc-qc.png",
-        "qc_table": f"{prefix}_desc-qc.tsv",
-    }
-    if has_pet:
-        names["pet"] = f"{prefix}_space-MNI_desc-preproc_pet.nii.gz"
-    return names
+#: ``outputnode`` of :func:`gla_model.preprocess.workflow.init_preprocess_wf`: the images,
+#: then the QC figure and row (``pet`` only for paired subjects).
+OUTPUT_FIELDS = layout.PREPROCESSED_FIELDS
+#: The outputs that are images on the model grid (the rest are copied as they are).
+IMAGE_FIELDS = layout.PREPROCESSED_IMAGES
+#: ``outputnode`` of a backend's spatial workflow (``init_ants_wf``, ``init_fsl_wf``): the
+#: images on the model grid, with the PET in its input units, plus the native brain mask.
+SPATIAL_FIELDS = ("t1w", "gm", "wm", "csf", "mask", "native_mask", "pet")
 
 
 def export_output(*, source: Path | str, target: Path | str, field: str,
@@ -48,3 +45,22 @@ def export_output(*, source: Path | str, target: Path | str, field: str,
     out.set_qform(image.affine, code=4)
     out.set_sform(image.affine, code=4)
     nib.save(out, target)
+
+
+def export_outputs(*, participant_id: str, sources: Mapping[str, Path | str],
+                   out_dir: Path | str) -> dict[str, Path]:
+    """Write every output of ``sources`` (field -> workflow file) into ``out_dir`` under
+    its final name (see :func:`export_output`); a ``pet`` source makes a paired subject.
+    Returns field -> written file."""
+    names = layout.preprocessed_names(participant_id=participant_id,
+                                      has_pet=bool(sources.get("pet")))
+    missing = [field for field in names if not sources.get(field)]
+    if missing:
+        raise ValueError(f"sub-{participant_id}: no workflow file for outputs {missing}")
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    brain_mask = np.asarray(nib.load(sources["mask"]).dataobj)
+    for field, name in names.items():
+        export_output(source=sources[field], target=folder / name, field=field,
+                      brain_mask=brain_mask)
+    return {field: folder / name for field, name in names.items()}

@@ -14,9 +14,12 @@ SUVR = PET / mean(PET in the reference). The network input is SUVR / 2.5 clipped
 
 from __future__ import annotations
 
+import nibabel as nib
 import numpy as np
 
+from gla_model import resources
 from gla_model.errors import GlaModelError
+from gla_model.preprocess.atlas import resample_atlas
 
 REFERENCE_REGIONS = ("cerebellum_gm", "pons", "whole_brain")
 SUVR_SCALE = 2.5
@@ -69,3 +72,27 @@ def scale_suvr(*, suvr_image: np.ndarray, brain_mask: np.ndarray) -> tuple[np.nd
     brain = brain_mask > 0
     clipped = float(((scaled < 0) | (scaled > 1))[brain].mean()) if brain.any() else 0.0
     return (np.clip(scaled, 0.0, 1.0) * brain).astype(np.float32), clipped
+
+
+def normalize_pet(*, pet: nib.Nifti1Image, gm: np.ndarray, brain_mask: np.ndarray,
+                  region: str, atlas: resources.AalAtlas
+                  ) -> tuple[np.ndarray, dict[str, float]]:
+    """The network's PET: SUVR in the reference ``region`` / SUVR_SCALE, clipped to [0, 1].
+
+    Args:
+        pet: PET on the model grid, in its input units.
+        gm, brain_mask: GM probability and brain mask on the same grid.
+        region: one of REFERENCE_REGIONS.
+        atlas: the AAL atlas (in MNI space; put on the grid here).
+    Returns:
+        The scaled PET (float32) and its metrics: ``pet_reference_mean`` (input units),
+        ``pet_reference_voxels`` and ``pet_clipped_fraction`` (of brain voxels).
+    """
+    labels = resample_atlas(size=pet.shape[0], atlas=atlas)
+    reference = reference_mask(region=region, affine=pet.affine,
+                               atlas=np.asarray(labels.dataobj), labels=atlas.labels, gm=gm,
+                               brain_mask=brain_mask)
+    ratio, mean = suvr(pet=pet.get_fdata(dtype=np.float32), reference=reference)
+    scaled, clipped = scale_suvr(suvr_image=ratio, brain_mask=brain_mask)
+    return scaled, {"pet_reference_mean": mean, "pet_reference_voxels": int(reference.sum()),
+                    "pet_clipped_fraction": clipped}

@@ -17,9 +17,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import matplotlib.pyplot as plt
+import nibabel as nib
 import numpy as np
 from scipy import ndimage
+
+from gla_model.preprocess.spatial import resample
 
 #: Flag name -> (metric, lowest acceptable, highest acceptable).
 QC_LIMITS = {
@@ -51,6 +57,41 @@ def qc_row(*, participant_id: str, backend: str, metrics: dict[str, float]) -> d
     row = {"participant_id": participant_id, "backend": backend}
     row.update({key: round(float(value), 4) for key, value in metrics.items()})
     row["flags"] = ";".join(flags)
+    return row
+
+
+def quality_control(*, participant_id: str, backend: str, t1w: nib.Nifti1Image,
+                    gm: np.ndarray, wm: np.ndarray, mask: np.ndarray,
+                    native_mask: nib.Nifti1Image, template: nib.Nifti1Image,
+                    pet: np.ndarray | None, pet_metrics: Mapping[str, float] | None,
+                    figure: Path | str) -> dict:
+    """A subject's QC row (see the module docstring), and its figure written to ``figure``.
+
+    Args:
+        t1w, gm, wm, mask: the T1w, GM/WM probabilities and brain mask on the model grid.
+        native_mask: the brain mask in native space (for the brain volume).
+        template: the MNI T1 template (resampled onto the T1w's grid here).
+        pet, pet_metrics: the scaled PET on the grid and the metrics of its
+            normalization (:func:`gla_model.preprocess.pet.normalize_pet`); None for an
+            MRI-only subject.
+    """
+    template_grid = resample(image=template, shape=t1w.shape, affine=t1w.affine,
+                             pull=np.eye(4), order=1)
+    template_grid /= max(float(template_grid.max()), 1e-6)
+    voxel_ml = abs(np.linalg.det(native_mask.affine[:3, :3])) / 1000.0
+    brain = mask > 0
+    metrics = {
+        "t1w_template_ncc": ncc(a=t1w.get_fdata(), b=template_grid, mask=template_grid > 0.05),
+        "brain_volume_ml": float((np.asarray(native_mask.dataobj) > 0).sum() * voxel_ml),
+        "gm_fraction": float(gm[brain].sum() / max(brain.sum(), 1)),
+        "wm_fraction": float(wm[brain].sum() / max(brain.sum(), 1)),
+    }
+    if pet is not None:
+        metrics["pet_t1w_ncc"] = ncc(a=pet, b=gm, mask=brain)
+        metrics.update(pet_metrics or {})
+    row = qc_row(participant_id=participant_id, backend=backend, metrics=metrics)
+    qc_figure(path=figure, participant_id=participant_id, t1w=t1w.get_fdata(), gm=gm,
+              template=template_grid, pet=pet)
     return row
 
 

@@ -79,7 +79,3 @@ def voxel_size_mm(affine: np.ndarray) -> float:
     """The largest voxel edge (mm) of an affine."""
     return float(np.linalg.norm(affine[:3, :3], axis=0).max())
 
-
-def world_points(*, affine: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """World (mm) points of voxel ``indices`` (N x 3)."""
-    return indices @ affine[:3, :3].T + affine[:3, 3]

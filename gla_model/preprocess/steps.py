@@ -1,7 +1,8 @@
 """The ANTs backend's steps as pure functions on nibabel images and arrays.
 
-Each step of the paper's chain is one function here; nipype interfaces in
-:mod:`gla_model.preprocess.interfaces` wrap them. Transforms are RAS pull maps
+Each step of the paper's chain is one function here; each nipype interface of
+:mod:`gla_model.preprocess.interfaces.ants` reads its files, calls one of the functions
+of the "node steps" section below and writes the result. Transforms are RAS pull maps
 (see :mod:`gla_model.preprocess.spatial`).
 """
 
@@ -16,16 +17,20 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from gla_model import resources
 from gla_model.preprocess.spatial import (
     ants_transform_to_matrix,
     from_ants,
     matrix_to_ants_transform,
     resample,
     to_ants,
+    voxel_size_mm,
 )
 
 #: Percentile of brain intensities that maps to 1.0 in the normalized T1w.
 T1_NORMALIZATION_PERCENTILE = 99.5
+#: :data:`gla_model.vocabulary.TISSUES` in T1w intensity order (CSF < GM < WM), the
+#: order that starts the mixture fit of :func:`segment_tissues`.
 TISSUES = ("CSF", "GM", "WM")
 N4_CONVERGENCE = {"iters": [20, 20], "tol": 1e-4}
 
@@ -227,3 +232,69 @@ def _posterior(values: np.ndarray, log_prior: np.ndarray, mean: np.ndarray,
     log_post -= log_post.max(axis=0)
     posterior = np.exp(log_post)
     return posterior / posterior.sum(axis=0)
+
+
+# ---------------------------------------------------------------- node steps
+# One function per node of the ants workflow (gla_model.preprocess.interfaces.ants).
+def register(*, moving: nib.Nifti1Image, kind: str, spacing_mm: float,
+             fixed: nib.Nifti1Image | None, fixed_mask: nib.Nifti1Image | None,
+             template: str | None, moving_mask: np.ndarray | None,
+             initial: np.ndarray | None, fixed_mask_dilation_mm: float,
+             sampling_rate: float) -> np.ndarray:
+    """:func:`register_affine` of ``moving`` (times ``moving_mask`` when given) to
+    ``fixed``, or to the MNI template (``template``, default the bundled MNI152) with the
+    MNI brain mask as ``fixed_mask`` when ``fixed`` is None. Returns the RAS pull map."""
+    if moving_mask is not None:
+        moving = nib.Nifti1Image(moving.get_fdata(dtype=np.float32) * (moving_mask > 0),
+                                 moving.affine)
+    if fixed is None:
+        fixed = resources.mni_template(path=template or None, resolution_mm=1)
+        fixed_mask = resources.mni_brain_mask(resolution_mm=1)
+    return register_affine(fixed=fixed, moving=moving, kind=kind, spacing_mm=spacing_mm,
+                           initial=initial, fixed_mask=fixed_mask,
+                           fixed_mask_dilation_mm=fixed_mask_dilation_mm,
+                           sampling_rate=sampling_rate)
+
+
+def rough_skull_strip(*, t1w: nib.Nifti1Image, margin_mm: float) -> np.ndarray:
+    """The T1w (float32) times its :func:`rough_brain` mask dilated by ``margin_mm``."""
+    data = t1w.get_fdata(dtype=np.float32)
+    voxel_mm = voxel_size_mm(t1w.affine)
+    mask = rough_brain(t1=data, voxel_mm=voxel_mm)
+    mask = ndimage.binary_dilation(mask, iterations=max(1, round(margin_mm / voxel_mm)))
+    return data * mask
+
+
+def brain_mask(*, t1w: nib.Nifti1Image, mni_to_native: np.ndarray) -> np.ndarray:
+    """The MNI brain mask pulled to the T1w grid, refined by :func:`extract_brain`."""
+    template_mask = pull_to_native(image=resources.mni_brain_mask(resolution_mm=1),
+                                   native=t1w, mni_to_native=mni_to_native)
+    return extract_brain(t1=t1w.get_fdata(dtype=np.float32), template_mask=template_mask,
+                         voxel_mm=voxel_size_mm(t1w.affine))
+
+
+def bias_correct(*, t1w: nib.Nifti1Image, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N4-corrected T1w, its :func:`normalize_t1` version) as float32 arrays on the T1w
+    grid; ``mask`` is the brain (boolean)."""
+    corrected = correct_bias(t1=t1w, mask=mask).get_fdata(dtype=np.float32)
+    return corrected, normalize_t1(t1=corrected, mask=mask)
+
+
+def segment(*, t1w: nib.Nifti1Image, mask: np.ndarray,
+            mni_to_native: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`segment_tissues` with the MNI tissue priors pulled to the T1w grid."""
+    priors = priors_in_native(priors=resources.tissue_priors(resolution_mm=1), native=t1w,
+                              mask=mask, mni_to_native=mni_to_native)
+    return segment_tissues(t1=t1w.get_fdata(dtype=np.float32), mask=mask, priors=priors)
+
+
+def to_model_grid(*, image: nib.Nifti1Image, pull: np.ndarray, size: int,
+                  binarize: bool) -> nib.Nifti1Image:
+    """``image`` on the ``size``^3 model grid through the MNI -> image ``pull`` map, in one
+    anti-aliased linear resampling; ``binarize`` thresholds at 0.5 (masks)."""
+    shape, affine = resources.model_grid(size=size)
+    data = resample(image=image, shape=shape, affine=affine, pull=pull, order=1,
+                    smooth_to_mm=voxel_size_mm(affine))
+    if binarize:
+        data = (data >= 0.5).astype(np.float32)
+    return nib.Nifti1Image(data, affine)

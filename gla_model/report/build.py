@@ -24,18 +24,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gla_model import layout
 from gla_model.errors import ConfigError
-from gla_model.evaluate.layout import preproc_path, synth_path
-from gla_model.tsvio import read_table, write_table
+from gla_model.folds import read_folds
+from gla_model.layout import REPORT_PARTS as PARTS
+from gla_model.layout import group_members
 from gla_model.niftiio import load_image, write_text_atomic
 from gla_model.report import figures, inputs, tables
-from gla_model.report.outputs import (
-    GROUPS,
-    PARTS,
-    QUALITATIVE_GROUPS,
-    group_members,
-)
 from gla_model.report.summary import SummaryInputs, summary_markdown
+from gla_model.settings import as_mapping, build_settings, job_value, read_job_settings
+from gla_model.tsvio import read_table, write_table
+from gla_model.vocabulary import (
+    COMPLETE_EXPERIMENT,
+    PAIRED_EXPERIMENT,
+    QUALITATIVE_GROUPS,
+    VARIANT_GROUPS,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -44,9 +48,9 @@ REQUIRED = {
     "tables": ("image_quality_dir", "metric_spec", "classify_dir", "qc"),
     "figures": ("image_quality_dir", "classify_dir", "train_dir", "synth_dir", "preproc_dir",
                 "folds"),
-    "interpolation": ("checkpoint", "preproc_dir", "atlas", "folds", "features_real", "svm"),
+    "interpolation": ("checkpoint", "preproc_dir", "atlas", "folds", "features_real"),
     "summary": ("image_quality_dir", "metric_spec", "classify_dir", "qc", "cohort", "folds",
-                "failures_dir", "config_json"),
+                "failures_dir"),
 }
 
 
@@ -54,15 +58,15 @@ def build_tables(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
                  ) -> list[tables.Table]:
     """Every table of the report, from the evaluation outputs."""
     scores, paired, complete = _results(args=args, variants=variants)
-    spec = inputs.read_json_argument(str(args.metric_spec), role="metric spec")
+    spec = inputs.read_metric_spec(args.metric_spec)
     qc = read_table(args.qc, columns=("participant_id",), role="QC")
     built = [tables.synthesis_quality_table(scores=scores, variants=variants, metric_spec=spec),
              tables.classification_table(results=paired, variants=variants,
-                                         experiment="paired"),
+                                         experiment=PAIRED_EXPERIMENT),
              tables.classification_table(results=complete, variants=variants,
-                                         experiment="complete"),
+                                         experiment=COMPLETE_EXPERIMENT),
              tables.qc_table(qc=qc)]
-    for group in GROUPS[1:]:
+    for group in VARIANT_GROUPS[1:]:
         if group_members(variants=variants, group=group):
             built.append(tables.ablation_table(scores=scores, paired=paired, complete=complete,
                                                variants=variants, group=group,
@@ -73,9 +77,8 @@ def build_tables(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
 def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) -> list[Path]:
     """Ablation bars, qualitative slices and training curves."""
     scores, paired, complete = _results(args=args, variants=variants)
-    out = Path(args.out_dir) / "figures"
     written = []
-    for group in GROUPS[1:]:
+    for group in VARIANT_GROUPS[1:]:
         if not group_members(variants=variants, group=group):
             continue
         table = tables.ablation_table(scores=scores, paired=paired, complete=complete,
@@ -83,77 +86,78 @@ def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) 
         title = f"Ablation: {group.removeprefix('ablation_')} (reference {args.reference})"
         written.append(figures.save_figure(
             figure=figures.ablation_figure(table=table.data, title=title),
-            path=out / f"{table.name}.png"))
-    folds = read_table(args.folds, columns=("participant_id", "diagnosis", "fold"),
-                       role="folds")
+            path=layout.report_figure_path(report_dir=args.out_dir, stem=table.name)))
+    folds = read_folds(args.folds)
     for group in QUALITATIVE_GROUPS:
         if not group_members(variants=variants, group=group):
             continue
         names = _with_reference(group=group, variants=variants, reference=args.reference)
         for diagnosis in ("AD", "CN"):
+            path = layout.report_figure_path(
+                report_dir=args.out_dir,
+                stem=layout.qualitative_name(group=group, diagnosis=diagnosis))
             written.append(_qualitative(args=args, folds=folds, names=names, variants=variants,
-                                        diagnosis=diagnosis,
-                                        path=out / f"qualitative_{group.removeprefix('ablation_')}"
-                                                   f"_{diagnosis}.png"))
+                                        diagnosis=diagnosis, path=path))
     histories = {spec["label"]: inputs.read_history(train_dir=args.train_dir, variant=name)
                  for name, spec in variants.items()}
     written.append(figures.save_figure(figure=figures.training_curves_figure(
-        histories=histories), path=out / "training_curves.png"))
+        histories=histories), path=layout.report_figure_path(report_dir=args.out_dir,
+                                                             stem=layout.TRAINING_CURVES)))
     return written
 
 
-def write_interpolation(*, args: argparse.Namespace) -> list[Path]:
+def write_interpolation(*, args: argparse.Namespace, payload: Mapping) -> list[Path]:
     """Fig 11 and its P(CN) table, with the fold's generator from ``--checkpoint``."""
     from gla_model.features import read_features
     from gla_model.report.interpolation import run_interpolation
 
-    folds = read_table(args.folds, columns=("participant_id", "diagnosis", "fold"),
-                       role="folds")
+    classification = job_value(payload, "classification")
+    report = job_value(payload, "report")
     result = run_interpolation(
-        preproc_dir=args.preproc_dir, atlas=args.atlas, folds=folds,
-        fold=args.interpolation_fold, features_real=read_features(args.features_real),
-        svm_config=inputs.read_json_argument(args.svm, role="--svm"), seed=args.seed,
-        steps=args.interpolation_steps, synthesize=_synthesizer(checkpoint=args.checkpoint))
-    voxel_size = _voxel_size(preproc_path(preproc_dir=args.preproc_dir,
-                                          participant_id=result.participants["CN"], kind="pet"))
+        preproc_dir=args.preproc_dir, atlas=args.atlas, folds=read_folds(args.folds),
+        fold=report.interpolation_fold, features_real=read_features(args.features_real),
+        svm_config=classification.svm, seed=classification.seeds[0],
+        steps=report.interpolation_steps, synthesize=_synthesizer(checkpoint=args.checkpoint))
+    voxel_size = _voxel_size(layout.preprocessed_path(
+        preproc_dir=args.preproc_dir, participant_id=result.participants["CN"], field="pet"))
     figure = figures.interpolation_figure(
         real={d: {"mri": v.mri, "pet": v.pet} for d, v in result.real.items()},
         interpolated=[{"mri": s.mri, "pet": s.pet} for s in result.steps],
         alphas=result.alphas, p_cn_real=result.p_cn_real, p_cn_steps=result.p_cn_steps,
         voxel_size=voxel_size)
-    out = Path(args.out_dir)
-    return [figures.save_figure(figure=figure, path=out / "figures" / "interpolation.png"),
-            write_table(result.table(), out / "tables" / "interpolation.tsv")]
+    figure_path, table_path = layout.report_outputs(report_dir=args.out_dir,
+                                                    part="interpolation", variants={})
+    return [figures.save_figure(figure=figure, path=figure_path),
+            write_table(result.table(), table_path)]
 
 
-def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) -> Path:
-    """``summary.md`` from the same inputs as the tables plus cohort, folds and config."""
+def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping],
+                  payload: Mapping) -> Path:
+    """``summary.md`` from the same inputs as the tables plus cohort, folds and settings."""
     scores, paired, complete = _results(args=args, variants=variants)
     summary = SummaryInputs(
-        config=inputs.read_json_argument(args.config_json, role="--config-json"),
+        config=as_mapping(build_settings(config=payload)),
         variants=variants, reference=args.reference,
         cohort=read_table(args.cohort, columns=("participant_id", "diagnosis", "group"),
                           role="cohort"),
-        folds=read_table(args.folds, columns=("participant_id", "diagnosis", "fold"),
-                         role="folds"),
-        metric_spec=inputs.read_json_argument(str(args.metric_spec), role="metric spec"),
+        folds=read_folds(args.folds),
+        metric_spec=inputs.read_metric_spec(args.metric_spec),
         scores=scores, paired=paired, complete=complete,
         tables=build_tables(args=args, variants=variants),
         failures=inputs.read_failures(directory=args.failures_dir))
-    return write_text_atomic(summary_markdown(inputs=summary),
-                             Path(args.out_dir) / "summary.md")
+    [path] = layout.report_outputs(report_dir=args.out_dir, part="summary", variants=variants)
+    return write_text_atomic(summary_markdown(inputs=summary), path)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``gla-model report``."""
     parser.add_argument("--what", nargs="+", choices=PARTS, required=True,
                         help="which parts to write")
-    parser.add_argument("--variants-json", required=True,
-                        help="reported variants {name: spec with group and label}: JSON or file")
-    parser.add_argument("--reference", default="glagan",
-                        help="the variant ablations are compared with and findings are about")
+    parser.add_argument("--settings", required=True,
+                        help="JSON (or a JSON file), as the workflow writes it: models and "
+                             "evaluation (tables, figures), classification and report "
+                             "(interpolation), every section (summary)")
     parser.add_argument("--out-dir", type=Path, required=True, help="results/report")
-    parser.add_argument("--config-json", help="the workflow config: JSON or file (summary)")
     paths = {"image-quality-dir": "results/evaluate/image_quality",
              "metric-spec": "results/evaluate/metric_spec.json",
              "classify-dir": "results/classify (paired/ and complete/)",
@@ -163,38 +167,34 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
              "train-dir": "results/train", "synth-dir": "results/synthesize",
              "preproc-dir": "results/preprocess",
              "atlas": "results/preprocess/atlas-AAL_space-MNI_dseg.nii.gz",
-             "features-real": "results/features/real.tsv",
+             "features-real": "results/features/real_pet.tsv",
              "checkpoint": "results/train/<variant>/fold-<k>/model.pt (interpolation)"}
     for flag, help_text in paths.items():
         parser.add_argument(f"--{flag}", type=Path, help=help_text)
-    parser.add_argument("--svm", help='{"C": [...], "gamma": [...], "inner_folds": k}: JSON '
-                                      "or file (interpolation)")
-    parser.add_argument("--seed", type=int, default=0, help="SVM seed (interpolation)")
-    parser.add_argument("--interpolation-fold", type=int, default=0,
-                        help="outer fold whose model and test subjects drive Fig 11")
-    parser.add_argument("--interpolation-steps", type=int, default=7)
 
 
 def run_command(args: argparse.Namespace) -> None:
     """Write the requested parts."""
-    variants = inputs.check_variants(
-        inputs.read_json_argument(args.variants_json, role="--variants-json"))
+    payload = read_job_settings(args.settings)
     for part in args.what:
         missing = [f"--{name.replace('_', '-')}" for name in REQUIRED[part]
                    if getattr(args, name) is None]
         if missing:
             raise ConfigError(f"gla-model report --what {part} needs {' '.join(missing)}.")
+    models = job_value(payload, "models")
+    variants = {name: as_mapping(spec) for name, spec in models.enabled_variants.items()}
+    args.reference = (job_value(payload, "evaluation").reference_variant
+                      if "evaluation" in payload else None)
     for part in args.what:
         if part == "tables":
-            out = Path(args.out_dir) / "tables"
             written = [p for t in build_tables(args=args, variants=variants)
-                       for p in tables.write_table_files(table=t, out_dir=out)]
+                       for p in tables.write_table_files(table=t, report_dir=args.out_dir)]
         elif part == "figures":
             written = write_figures(args=args, variants=variants)
         elif part == "interpolation":
-            written = write_interpolation(args=args)
+            written = write_interpolation(args=args, payload=payload)
         else:
-            written = [write_summary(args=args, variants=variants)]
+            written = [write_summary(args=args, variants=variants, payload=payload)]
         LOG.info("report %s: wrote %d files under %s", part, len(written), args.out_dir)
 
 
@@ -203,9 +203,11 @@ def _results(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
     names = list(variants)
     scores = inputs.read_image_quality(directory=args.image_quality_dir,
                                        names=[*names, tables.BASELINE])
-    paired = inputs.read_classification(directory=args.classify_dir, experiment="paired",
+    paired = inputs.read_classification(directory=args.classify_dir,
+                                        experiment=PAIRED_EXPERIMENT,
                                         sources=[inputs.MRI_ONLY, inputs.REAL_PET, *names])
-    complete = inputs.read_classification(directory=args.classify_dir, experiment="complete",
+    complete = inputs.read_classification(directory=args.classify_dir,
+                                          experiment=COMPLETE_EXPERIMENT,
                                           sources=[inputs.MRI_ONLY, *names])
     return scores, paired, complete
 
@@ -225,13 +227,13 @@ def _qualitative(*, args: argparse.Namespace, folds: pd.DataFrame, names: list[s
         raise inputs.ReportInputError(f"{args.folds} has no {diagnosis} subject to show.")
     participant_id = candidates[0]
     fold = int(folds.loc[folds["participant_id"] == participant_id, "fold"].iloc[0])
-    truth_path = preproc_path(preproc_dir=args.preproc_dir, participant_id=participant_id,
-                              kind="pet")
+    truth_path = layout.preprocessed_path(preproc_dir=args.preproc_dir,
+                                          participant_id=participant_id, field="pet")
     truth = load_image(truth_path, role="real PET").get_fdata()
+    synth_dirs = {name: Path(args.synth_dir) / name / layout.model_folder(fold) for name in names}
     synthetic = {variants[name]["label"]: load_image(
-        synth_path(synth_dir=Path(args.synth_dir) / name, participant_id=participant_id,
-                   model=f"fold-{fold}"), role=f"synthetic PET ({name})").get_fdata()
-        for name in names}
+        layout.synthetic_pet_path(synth_dir=synth_dirs[name], participant_id=participant_id),
+        role=f"synthetic PET ({name})").get_fdata() for name in names}
     figure = figures.qualitative_figure(
         truth=truth, synthetic=synthetic, voxel_size=_voxel_size(truth_path),
         title=f"{diagnosis} test subject sub-{participant_id} (fold {fold})")

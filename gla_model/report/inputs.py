@@ -3,55 +3,35 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from gla_model.errors import GlaModelError
 from gla_model.tsvio import read_table
-from gla_model.report.outputs import GROUPS
 
 IMAGE_METRICS = ("ssim", "ms_ssim", "psnr", "mae")
 CLASSIFICATION_METRICS = ("accuracy", "sensitivity", "specificity", "f1", "mcc", "auc")
-EXPERIMENTS = ("paired", "complete")
-#: Classification sources that are not generators.
-MRI_ONLY, REAL_PET = "mri_only", "real_pet"
 
 
 class ReportInputError(GlaModelError):
     """An input of the report is missing or malformed."""
 
 
-def read_json_argument(value: str, *, role: str) -> dict:
-    """Parse ``value`` as inline JSON (starting with ``{``) or as the path of a JSON file."""
-    text = value
-    if not value.lstrip().startswith("{"):
-        path = Path(value)
-        if not path.is_file():
-            raise ReportInputError(f"{role} JSON file {path} does not exist; pass a file or "
-                                   "inline JSON.")
-        text = path.read_text()
+def read_metric_spec(path: Path | str) -> dict:
+    """The metric spec JSON written by ``gla-model evaluate --spec-out``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReportInputError(f"metric spec {path} does not exist; run `gla-model evaluate "
+                               "--spec-out` first.")
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ReportInputError(f"{role} is not valid JSON ({error}).") from error
+        raise ReportInputError(f"metric spec {path} is not valid JSON ({error}).") from error
     if not isinstance(parsed, dict):
-        raise ReportInputError(f"{role} JSON must be an object, got {type(parsed).__name__}.")
+        raise ReportInputError(f"metric spec {path} must be a JSON object.")
     return parsed
-
-
-def check_variants(variants: Mapping[str, Mapping]) -> dict[str, dict]:
-    """Return the variant specs, after checking each has a known ``group`` and a ``label``."""
-    if not variants:
-        raise ReportInputError("no model variants to report; enable at least one in the config "
-                               "(models.enabled).")
-    bad = [name for name, spec in variants.items()
-           if spec.get("group") not in GROUPS or not spec.get("label")]
-    if bad:
-        raise ReportInputError(f"variants {bad} lack a label or a group in {list(GROUPS)}; "
-                               "set both under models.variants in the config.")
-    return {name: dict(spec) for name, spec in variants.items()}
 
 
 def read_image_quality(*, directory: Path, names: Iterable[str]) -> pd.DataFrame:

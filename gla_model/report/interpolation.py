@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gla_model import folds as folds_module
 from gla_model import classify, features
+from gla_model import folds as folds_module
 from gla_model.evaluate.layout import TISSUES, preproc_path
 from gla_model.niftiio import load_image
 from gla_model.report.inputs import ReportInputError

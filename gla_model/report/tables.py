@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gla_model.evaluate import stats
-from gla_model.tsvio import write_table
+from gla_model.layout import REPORT_TABLES, ablation_name, group_members, report_table_paths
 from gla_model.niftiio import write_text_atomic
 from gla_model.report.inputs import (
     CLASSIFICATION_METRICS,
@@ -27,9 +27,10 @@ from gla_model.report.inputs import (
     REAL_PET,
     ReportInputError,
 )
-from gla_model.report.outputs import group_members
+from gla_model.tsvio import write_table
+from gla_model.vocabulary import COMPLETE_EXPERIMENT, EXPERIMENTS, PAIRED_EXPERIMENT
+from gla_model.vocabulary import MEAN_TRAIN_PET as BASELINE
 
-BASELINE = "mean_train_pet"
 BASELINE_LABEL = "Mean training PET (baseline)"
 SOURCE_LABELS = {MRI_ONLY: "MRI only", REAL_PET: "Real PET"}
 METRIC_LABELS = {"ssim": "SSIM", "ms_ssim": "MS-SSIM", "psnr": "PSNR (dB)", "mae": "MAE",
@@ -78,7 +79,7 @@ def synthesis_quality_table(*, scores: pd.DataFrame, variants: Mapping[str, Mapp
         _markdown_rows(cells), "",
         P_VALUE_NOTE + " Standard deviation over the per-fold means; tests pair test subjects.",
         "", "Metric spec:", "", *(f"- {line}" for line in metric_spec_lines(metric_spec)), ""])
-    return Table(name="table1_synthesis_quality", data=data, markdown=markdown)
+    return Table(name=REPORT_TABLES["synthesis_quality"], data=data, markdown=markdown)
 
 
 def baseline_check(*, scores: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +101,7 @@ def classification_table(*, results: pd.DataFrame, variants: Mapping[str, Mappin
                          experiment: str) -> Table:
     """Table II (``paired``: MRI only, real PET, main variants) or III (``complete``: MRI only,
     main variants): mean ± std over folds x seeds; tests pair (seed, fold)."""
-    fixed = [MRI_ONLY, REAL_PET] if experiment == "paired" else [MRI_ONLY]
+    fixed = [MRI_ONLY, REAL_PET] if experiment == PAIRED_EXPERIMENT else [MRI_ONLY]
     names = [*fixed, *group_members(variants=variants, group="main")]
     rows = _select(results, column="source", names=names, role=f"{experiment} classification")
     data = _metric_columns(rows=rows, by="source", names=names, metrics=CLASSIFICATION_METRICS,
@@ -109,15 +110,14 @@ def classification_table(*, results: pd.DataFrame, variants: Mapping[str, Mappin
     data.insert(1, "label", [_label(name, variants) for name in names])
     cells = _metric_cells(data=data, metrics=CLASSIFICATION_METRICS)
     cells.insert(0, "Features", data["label"])
-    number, title = (("II", "paired cohort (cross-validated)") if experiment == "paired"
+    number, title = (("II", "paired cohort (cross-validated)") if experiment == PAIRED_EXPERIMENT
                      else ("III", "cohort completed with synthetic PET"))
     n_runs = _runs(rows)
     markdown = "\n".join([
         f"# Table {number}: AD vs CN classification, {title}", "",
         _markdown_rows(cells), "",
         P_VALUE_NOTE + f" Over {n_runs} runs (folds x seeds); tests pair (seed, fold).", ""])
-    name = ("table2_classification_paired" if experiment == "paired"
-            else "table3_classification_complete")
+    name = REPORT_TABLES[f"classification_{experiment}"]
     return Table(name=name, data=data, markdown=markdown)
 
 
@@ -131,7 +131,7 @@ def ablation_table(*, scores: pd.DataFrame, paired: pd.DataFrame, complete: pd.D
         rows=_select(scores, column="variant", names=names, role="image-quality"),
         by="variant", names=names, metrics=IMAGE_METRICS, pair_on=("participant_id",),
         std_from="fold_std", higher_is_better=stats.HIGHER_IS_BETTER)
-    for experiment, results in (("paired", paired), ("complete", complete)):
+    for experiment, results in ((PAIRED_EXPERIMENT, paired), (COMPLETE_EXPERIMENT, complete)):
         part = _metric_columns(
             rows=_select(results, column="source", names=names,
                          role=f"{experiment} classification").rename(columns={"source": "variant"}),
@@ -143,7 +143,7 @@ def ablation_table(*, scores: pd.DataFrame, paired: pd.DataFrame, complete: pd.D
         data = data.merge(part, on="variant", how="left", validate="one_to_one")
     data.insert(1, "label", [_label(name, variants) for name in names])
     cells = _metric_cells(data=data, metrics=IMAGE_METRICS)
-    for experiment in ("paired", "complete"):
+    for experiment in EXPERIMENTS:
         renamed = data.rename(columns=lambda c, e=experiment: c.removeprefix(f"{e}_"))
         part = _metric_cells(data=renamed, metrics=ABLATION_CLASSIFICATION)
         cells[[f"{c} ({experiment})" for c in part.columns]] = part.to_numpy()
@@ -153,7 +153,7 @@ def ablation_table(*, scores: pd.DataFrame, paired: pd.DataFrame, complete: pd.D
         f"# Ablation: {title}", "", _markdown_rows(cells), "",
         P_VALUE_NOTE + " Image quality: SD over per-fold means, tests pair test subjects. "
         "Classification: SD over folds x seeds, tests pair (seed, fold).", ""])
-    return Table(name=f"ablation_{group.removeprefix('ablation_')}", data=data,
+    return Table(name=ablation_name(group), data=data,
                  markdown=markdown)
 
 
@@ -188,13 +188,13 @@ def qc_table(*, qc: pd.DataFrame) -> Table:
                                          strict=True)]})
     markdown = "\n".join([f"# Preprocessing QC ({len(qc)} subjects)", "",
                           _markdown_rows(cells), ""])
-    return Table(name="qc_summary", data=data, markdown=markdown)
+    return Table(name=REPORT_TABLES["qc"], data=data, markdown=markdown)
 
 
-def write_table_files(*, table: Table, out_dir: Path) -> list[Path]:
-    """Write ``<name>.tsv`` and ``<name>.md`` atomically."""
-    return [write_table(table.data, Path(out_dir) / f"{table.name}.tsv"),
-            write_text_atomic(table.markdown, Path(out_dir) / f"{table.name}.md")]
+def write_table_files(*, table: Table, report_dir: Path) -> list[Path]:
+    """Write the table's ``tables/<name>.tsv`` and ``.md`` under ``report_dir`` atomically."""
+    tsv, markdown = report_table_paths(report_dir=report_dir, stem=table.name)
+    return [write_table(table.data, tsv), write_text_atomic(table.markdown, markdown)]
 
 
 def metric_spec_lines(spec: Mapping, *, prefix: str = "") -> list[str]:

@@ -1,1 +1,2 @@
-"""Training: configuration, one optimisation step per architecture, and the epoch loop."""
+"""Training: the learning-rate schedule, preprocessed volumes, one optimisation step per
+architecture, the epoch loop and the ``gla-model train`` command."""

@@ -14,15 +14,9 @@ import torch
 from torch import Tensor
 
 from gla_model.device import Runtime
-from gla_model.losses import (
-    LossWeights,
-    RoiLoss,
-    adversarial_loss,
-    l1_loss,
-    reconstruction_terms,
-    weighted_sum,
-)
+from gla_model.losses import RoiLoss, adversarial_loss, l1_loss, reconstruction_terms, weighted_sum
 from gla_model.nets import ModelBundle
+from gla_model.settings import LossWeights
 from gla_model.ssim import METRIC_SSIM_SPEC, ssim
 
 

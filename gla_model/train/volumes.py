@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from gla_model.errors import InputImageError
+from gla_model.layout import preprocessed_path
 from gla_model.niftiio import load_image
-from gla_model.preprocess.outputs import output_names
 
 
 @dataclass(frozen=True)
@@ -23,12 +23,11 @@ class SubjectFiles:
     mask: Path
 
 
-def subject_files(*, preproc_dir: Path, participant_id: str) -> SubjectFiles:
+def subject_files(*, preproc_dir: Path | str, participant_id: str) -> SubjectFiles:
     """Paths of ``sub-<id>``'s preprocessed T1w, PET and brain mask under ``preproc_dir``."""
-    folder = Path(preproc_dir) / f"sub-{participant_id}"
-    names = output_names(participant_id=participant_id, has_pet=True)
-    return SubjectFiles(participant_id, folder / names["t1w"], folder / names["pet"],
-                        folder / names["mask"])
+    paths = {field: preprocessed_path(preproc_dir=preproc_dir, participant_id=participant_id,
+                                      field=field) for field in ("t1w", "pet", "mask")}
+    return SubjectFiles(participant_id=participant_id, **paths)
 
 
 def load_volume(path: Path, *, role: str, grid: int | None = None) -> torch.Tensor:

@@ -4,52 +4,53 @@
 rule classify_paired:
     input:
         unpack(synth_features),
-        real=RESULTS / "features" / "real.tsv",
-        folds=FOLDS_TABLE,
+        real=LAYOUT.features(vocab.REAL_PET),
+        folds=LAYOUT.folds_table,
     output:
-        scores=RESULTS / "classify" / "paired" / "{source}.tsv",
-        predictions=RESULTS / "classify" / "paired" / "{source}_predictions.tsv",
+        scores=LAYOUT.classification(experiment=vocab.PAIRED_EXPERIMENT, source="{source}"),
+        predictions=LAYOUT.predictions(experiment=vocab.PAIRED_EXPERIMENT, source="{source}"),
     wildcard_constraints:
         source=_one_of(PAIRED_SOURCES),
     params:
         synth=synth_features_option,
-        svm=as_json(CLASSIFICATION["svm"]),
-        seeds=" ".join(str(seed) for seed in CLASSIFICATION["seeds"]),
+        settings=job_settings(classification=SETTINGS.classification),
+        experiment=vocab.PAIRED_EXPERIMENT,
     log:
-        LOGS / "classify" / "paired_{source}.log",
+        LAYOUT.log("classify", f"{vocab.PAIRED_EXPERIMENT}_{{source}}"),
     benchmark:
-        BENCH / "classify" / "paired_{source}.tsv"
+        LAYOUT.benchmark("classify", f"{vocab.PAIRED_EXPERIMENT}_{{source}}")
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model classify --experiment paired --source {wildcards.source} "
-        "--features-real {input.real} {params.synth} --folds {input.folds} "
-        "--svm {params.svm:q} --seeds {params.seeds} --out {output.scores} > {log} 2>&1"
+        "gla-model classify --settings {params.settings:q} --experiment {params.experiment} "
+        "--source {wildcards.source} --features-real {input.real} {params.synth} "
+        "--folds {input.folds} --out {output.scores} --out-predictions {output.predictions} "
+        "> {log} 2>&1"
 
 
 rule classify_complete:
     input:
         unpack(synth_features),
-        real=RESULTS / "features" / "real.tsv",
-        cohort=COHORT_TABLE,
+        real=LAYOUT.features(vocab.REAL_PET),
+        cohort=LAYOUT.cohort_table,
     output:
-        scores=RESULTS / "classify" / "complete" / "{source}.tsv",
-        predictions=RESULTS / "classify" / "complete" / "{source}_predictions.tsv",
+        scores=LAYOUT.classification(experiment=vocab.COMPLETE_EXPERIMENT, source="{source}"),
+        predictions=LAYOUT.predictions(experiment=vocab.COMPLETE_EXPERIMENT, source="{source}"),
     wildcard_constraints:
         source=_one_of(COMPLETE_SOURCES),
     params:
         synth=synth_features_option,
-        svm=as_json(CLASSIFICATION["svm"]),
-        seeds=" ".join(str(seed) for seed in CLASSIFICATION["seeds"]),
-        n_folds=config["cv"]["n_folds"],
+        settings=job_settings(classification=SETTINGS.classification,
+                              cv__n_folds=SETTINGS.cv.n_folds),
+        experiment=vocab.COMPLETE_EXPERIMENT,
     log:
-        LOGS / "classify" / "complete_{source}.log",
+        LAYOUT.log("classify", f"{vocab.COMPLETE_EXPERIMENT}_{{source}}"),
     benchmark:
-        BENCH / "classify" / "complete_{source}.tsv"
+        LAYOUT.benchmark("classify", f"{vocab.COMPLETE_EXPERIMENT}_{{source}}")
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model classify --experiment complete --source {wildcards.source} "
-        "--features-real {input.real} {params.synth} --cohort {input.cohort} "
-        "--n-folds {params.n_folds} --svm {params.svm:q} --seeds {params.seeds} "
-        "--out {output.scores} > {log} 2>&1"
+        "gla-model classify --settings {params.settings:q} --experiment {params.experiment} "
+        "--source {wildcards.source} --features-real {input.real} {params.synth} "
+        "--cohort {input.cohort} --out {output.scores} --out-predictions {output.predictions} "
+        "> {log} 2>&1"

@@ -1,45 +1,42 @@
-"""The cohort: the built-in synthetic BIDS dataset (when configured) and the subject table."""
+"""The cohort: the built-in demo dataset (when configured) and the subject table."""
 
 
-if config["cohort"]["source"] == "demo":
+if SETTINGS.cohort.source == "demo":
 
     rule build_demo_cohort:
         output:
-            DEMO_BIDS / "participants.tsv",
+            BIDS_ROOT / "participants.tsv",
             [SUBJECTS[s].t1w for s in SUBJECTS],
-            [SUBJECTS[s].pet for s in PAIRED],
+            [SUBJECTS[s].pet for s in PAIRED_SUBJECTS],
         params:
-            out=DEMO_BIDS,
-            **config["cohort"]["demo"],
+            settings=job_settings(cohort__demo=SETTINGS.cohort.demo),
+            out=LAYOUT.demo_bids,
         log:
-            LOGS / "build_demo_cohort.log",
+            LAYOUT.log("cohort", "build_demo_cohort"),
         benchmark:
-            BENCH / "build_demo_cohort.tsv"
+            LAYOUT.benchmark("cohort", "build_demo_cohort")
         threads: 8
         conda:
             f"{ENVS}/preprocess.yaml"
         shell:
-            "gla-model demo-cohort --out {params.out} --n-paired {params.n_paired} "
-            "--n-mri-only {params.n_mri_only} --seed {params.seed} --jobs {threads} "
-            "--t1-voxel-mm {params.t1_voxel_mm} --pet-voxel-mm {params.pet_voxel_mm} > {log} 2>&1"
+            "gla-model demo-cohort --settings {params.settings:q} --out {params.out} "
+            "--jobs {threads} > {log} 2>&1"
 
 
 rule write_cohort_table:
     input:
         participants=BIDS_ROOT / "participants.tsv",
     output:
-        COHORT_TABLE,
+        LAYOUT.cohort_table,
     params:
         bids_dir=BIDS_ROOT,
-        column=config["cohort"]["participants"]["diagnosis_column"],
-        labels=as_json(config["cohort"]["participants"]["labels"]),
-        session=f"--session {config['cohort']['session']}" if config["cohort"]["session"] else "",
-        n_folds=config["cv"]["n_folds"],
+        settings=job_settings(cohort__participants=SETTINGS.cohort.participants,
+                              cohort__session=SETTINGS.cohort.session,
+                              cv__n_folds=SETTINGS.cv.n_folds),
     log:
-        LOGS / "write_cohort_table.log",
+        LAYOUT.log("cohort", "write_cohort_table"),
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model cohort-table --bids-dir {params.bids_dir:q} --diagnosis-column {params.column:q} "
-        "--labels-json {params.labels:q} --n-folds {params.n_folds} {params.session} "
+        "gla-model cohort --bids-dir {params.bids_dir:q} --settings {params.settings:q} "
         "--out {output} > {log} 2>&1"

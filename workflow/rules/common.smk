@@ -1,74 +1,35 @@
-"""Config validation, the cohort known at DAG-build time, paths and input functions."""
+"""Settings validated once, the cohort known at DAG-build time, and input functions.
 
-import json
-import shlex
+Paths come from gla_model.layout (LAYOUT), settings from gla_model.settings (SETTINGS);
+a job gets the settings it depends on as one `--settings` JSON (`job_settings`), so a
+change reruns exactly the jobs whose settings changed.
+"""
+
 from pathlib import Path
 
-from gla_model.cohort.discover import Subject, discover_cohort
-from gla_model.demo_cohort import plan_demo_cohort
-from gla_model.settings import enabled_variants, model_spec, validate_config, variant_training
-from gla_model.preprocess.outputs import output_names
-from gla_model.report.outputs import output_paths
+from gla_model import vocabulary as vocab
+from gla_model.cohort import cohort_subjects
+from gla_model.layout import Layout
+from gla_model.settings import as_mapping, build_settings, job_settings, without_resources
 
-validate_config(
-    config=config,
-    schema_path=Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
-)
-
-RESULTS = Path("results")
-LOGS = Path("logs")
-BENCH = RESULTS / "benchmarks"
-PREPROC = RESULTS / "preprocess"
-DEMO_BIDS = RESULTS / "demo_cohort"
-ATLAS = PREPROC / "atlas-AAL_space-MNI_dseg.nii.gz"
-ATLAS_LABELS = PREPROC / "atlas-AAL_dseg.tsv"
-COHORT_TABLE = RESULTS / "cohort" / "cohort.tsv"
-FOLDS_TABLE = RESULTS / "folds" / "folds.tsv"
-METRIC_SPEC = RESULTS / "evaluate" / "metric_spec.json"
-QUALITY = RESULTS / "evaluate" / "image_quality"
-REPORT = RESULTS / "report"
+SETTINGS = build_settings(config=config)
+LAYOUT = Layout()
 ENVS = "../../envs"
 
-PREPROCESSING = config["preprocessing"]
-CLASSIFICATION = config["classification"]
-
-
-# ---------------------------------------------------------------- the cohort
-def _bids_root():
-    if config["cohort"]["source"] == "demo":
-        return DEMO_BIDS
-    return Path(config["cohort"]["bids_dir"])
-
-
-def _cohort_subjects():
-    cohort = config["cohort"]
-    if cohort["source"] == "demo":
-        return [
-            Subject(participant_id=s.participant_id, diagnosis=s.diagnosis, group=s.group,
-                    session=None, t1w=DEMO_BIDS / s.t1w, pet=s.pet and DEMO_BIDS / s.pet)
-            for s in plan_demo_cohort(n_paired=cohort["demo"]["n_paired"],
-                                      n_mri_only=cohort["demo"]["n_mri_only"],
-                                      seed=cohort["demo"]["seed"])
-        ]
-    participants = cohort["participants"]
-    return discover_cohort(
-        bids_dir=Path(cohort["bids_dir"]),
-        diagnosis_column=participants["diagnosis_column"],
-        diagnosis_labels=participants["labels"],
-        n_folds=config["cv"]["n_folds"],
-        session=cohort["session"],
-    ).subjects
-
-
-BIDS_ROOT = _bids_root()
-SUBJECTS = {subject.participant_id: subject for subject in _cohort_subjects()}
-PAIRED = [sid for sid, subject in SUBJECTS.items() if subject.group == "paired"]
-MRI_ONLY = [sid for sid, subject in SUBJECTS.items() if subject.group == "mri_only"]
-VARIANTS = enabled_variants(config=config)
-FOLDS = [str(fold) for fold in range(config["cv"]["n_folds"])]
-PAIRED_SOURCES = ["mri_only", "real_pet", *VARIANTS]
-COMPLETE_SOURCES = ["mri_only", *VARIANTS]
-QUALITY_SOURCES = [*VARIANTS, "mean_train_pet"]
+SUBJECTS = {
+    subject.participant_id: subject
+    for subject in cohort_subjects(settings=SETTINGS.cohort, n_folds=SETTINGS.cv.n_folds,
+                                   demo_root=LAYOUT.demo_bids)
+}
+PAIRED_SUBJECTS = [s for s, subject in SUBJECTS.items() if subject.group == vocab.PAIRED]
+BIDS_ROOT = (LAYOUT.demo_bids if SETTINGS.cohort.source == "demo"
+             else Path(SETTINGS.cohort.bids_dir))
+VARIANTS = SETTINGS.variants
+FOLDS = [str(fold) for fold in range(SETTINGS.cv.n_folds)]
+PAIRED_SOURCES = [vocab.MRI_FEATURES, vocab.REAL_PET, *VARIANTS]
+COMPLETE_SOURCES = [vocab.MRI_FEATURES, *VARIANTS]
+QUALITY_SOURCES = [*VARIANTS, vocab.MEAN_TRAIN_PET]
+FEATURE_SOURCES = [vocab.REAL_PET, *VARIANTS]
 
 
 def _one_of(names):
@@ -76,25 +37,20 @@ def _one_of(names):
     return "|".join(names) if names else "(?!)"
 
 
+wildcard_constraints:
+    subject="[A-Za-z0-9]+",
+    variant="[a-z0-9_]+",
+    fold=f"[0-9]+|{vocab.FULL_FOLD}",
+    source="[a-z0-9_]+",
+    experiment=_one_of(vocab.EXPERIMENTS),
+
+
+# ---------------------------------------------------------------- preprocessing
 def paired_pet(wildcards):
     """The raw PET of a paired subject. MRI-only subjects get a path no rule can make,
     so Snakemake falls back to `preprocess_mri_only_subject` (see `ruleorder`)."""
     pet = SUBJECTS[wildcards.subject].pet
     return pet or BIDS_ROOT / f"sub-{wildcards.subject}" / "pet" / "no-pet-for-mri-only-subject"
-
-
-wildcard_constraints:
-    subject="[A-Za-z0-9]+",
-    variant="[a-z0-9_]+",
-    fold="[0-9]+|full",
-    source="[a-z0-9_]+",
-
-
-# ---------------------------------------------------------------- paths
-def preproc_file(subject, field):
-    """One preprocessed file of a subject, by its field in `output_names` (e.g. 'qc_table')."""
-    name = output_names(participant_id=subject, has_pet=True)[field]
-    return PREPROC / f"sub-{subject}" / name
 
 
 def preprocessed():
@@ -104,81 +60,36 @@ def preprocessed():
     later stages depend on qc.tsv instead of listing ~5 files per subject: at 2,000
     subjects that keeps the DAG (and its dry run) fast.
     """
-    return PREPROC / "qc.tsv"
+    return LAYOUT.qc_table
 
 
-def subject_outputs(*, pet):
-    """The outputs of one subject's preprocessing job, as wildcard patterns."""
-    return {
-        field: PREPROC / "sub-{subject}" / name
-        for field, name in output_names(participant_id="{subject}", has_pet=pet).items()
-    }
-
-
-def checkpoint_path(variant, fold):
-    return RESULTS / "train" / variant / f"fold-{fold}" / "model.pt"
-
-
-def synth_dir(variant, fold):
-    return RESULTS / "synthesize" / variant / ("full" if fold == "full" else f"fold-{fold}")
-
-
-def as_json(value):
-    """Compact, stable JSON for a shell argument (quote it with {params.x:q})."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-# ---------------------------------------------------------------- preprocessing
-def preprocess_options():
-    """Command-line options of `gla-model preprocess` from the config."""
-    options = [
-        f"--backend {PREPROCESSING['backend']}",
-        f"--grid {PREPROCESSING['grid']}",
-        f"--reference-region {PREPROCESSING['reference_region']}",
-    ]
-    if PREPROCESSING["template"]:
-        options.append(f"--template {shlex.quote(PREPROCESSING['template'])}")
-    options.append(atlas_options())
-    if PREPROCESSING["backend"] == "fsl":
-        fsl = PREPROCESSING["fsl"]
-        options.append(f"--acpc {fsl['acpc']} --spm-mode {fsl['spm_mode']}")
-        options += [f"--spm-path {shlex.quote(fsl['spm_path'])}"] if fsl["spm_path"] else []
-        options += [f"--matlab-cmd {shlex.quote(fsl['matlab'])}"] if fsl["matlab"] else []
-    return " ".join(option for option in options if option)
-
-
-def atlas_options():
-    if not PREPROCESSING["atlas"]:
-        return ""
-    return (f"--atlas {shlex.quote(PREPROCESSING['atlas'])} "
-            f"--atlas-labels {shlex.quote(PREPROCESSING['atlas_labels'])}")
-
-
-# ---------------------------------------------------------------- evaluation
+# ---------------------------------------------------------------- synthesis, features
 def fold_synth_dirs(wildcards):
-    """Synthetic PET folders of every fold of a variant (none for the trivial baseline)."""
-    if wildcards.variant == "mean_train_pet":
+    """Synthetic PET folders of every test fold of a variant (none for the baseline)."""
+    if wildcards.variant == vocab.MEAN_TRAIN_PET:
         return []
-    return [synth_dir(wildcards.variant, fold) for fold in FOLDS]
+    return [LAYOUT.synth_dir(variant=wildcards.variant, fold=fold) for fold in FOLDS]
 
 
 def synth_dir_option(name):
-    """`--synth-dir` for a variant; nothing for real PET or the trivial baseline."""
-    if name in ("real", "mean_train_pet"):
+    """`--synth-dir` of a variant; nothing for real PET or the trivial baseline."""
+    if name in vocab.BASELINE_SOURCES:
         return ""
-    return f"--synth-dir {RESULTS / 'synthesize' / name}"
+    return f"--synth-dir {LAYOUT.synth_variant_dir(name)}"
 
 
 def feature_inputs(wildcards):
-    if wildcards.source == "real":
+    if wildcards.source == vocab.REAL_PET:
         return [preprocessed()]
-    folds = [synth_dir(wildcards.source, fold) for fold in FOLDS]
-    return [preprocessed(), *folds, synth_dir(wildcards.source, "full")]
+    return [preprocessed(),
+            *(LAYOUT.synth_dir(variant=wildcards.source, fold=fold)
+              for fold in [*FOLDS, vocab.FULL_FOLD])]
 
 
+# ---------------------------------------------------------------- classification
 def synth_features(wildcards):
     if wildcards.source in VARIANTS:
-        return {"synth": RESULTS / "features" / f"{wildcards.source}.tsv"}
+        return {"synth": LAYOUT.features(wildcards.source)}
     return {}
 
 
@@ -198,7 +109,7 @@ REPORT_CAPTIONS = {
 def annotated_report_outputs(part):
     """The outputs of one report part, each with its caption for `snakemake --report`."""
     annotated = []
-    for path in output_paths(out_dir=REPORT, what=part, variants=VARIANTS):
+    for path in LAYOUT.report_outputs(part=part, variants=VARIANTS):
         table, figure = next(
             (captions for prefix, captions in REPORT_CAPTIONS.items()
              if path.stem.startswith(prefix)),
@@ -213,31 +124,25 @@ def annotated_report_outputs(part):
 
 REPORT_OUTPUTS = [
     path for part in ("tables", "figures", "interpolation")
-    for path in output_paths(out_dir=REPORT, what=part, variants=VARIANTS)
+    for path in LAYOUT.report_outputs(part=part, variants=VARIANTS)
 ]
 
 
 def all_outputs():
     """Every final output of the workflow (the report pulls in everything upstream)."""
-    return [PREPROC / "qc.tsv", REPORT / "summary.md", *REPORT_OUTPUTS]
+    return [LAYOUT.qc_table, *LAYOUT.report_outputs(part="summary", variants=VARIANTS),
+            *REPORT_OUTPUTS]
 
 
 onstart:
     from gla_model.preprocess.tools import check_tools
 
-    fsl = PREPROCESSING["fsl"]
-    versions = check_tools(
-        backend=PREPROCESSING["backend"],
-        acpc=fsl["acpc"],
-        spm_mode=fsl["spm_mode"],
-        spm_path=fsl["spm_path"],
-        matlab_cmd=fsl["matlab"] or "matlab",
-    )
+    versions = check_tools(settings=SETTINGS.preprocessing)
     print("Preprocessing tools: " + ", ".join(f"{tool} {version}" for tool, version in versions.items()))
 
 
 onerror:
-    failures = sorted((PREPROC / "failures").glob("sub-*.txt"))
+    failures = sorted(LAYOUT.failures_dir.glob("sub-*.txt"))
     if failures:
         print("Subjects whose preprocessing failed (fix the input and rerun):")
         for failure in failures:

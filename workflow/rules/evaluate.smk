@@ -3,33 +3,33 @@
 
 rule write_metric_spec:
     output:
-        METRIC_SPEC,
+        LAYOUT.metric_spec,
     log:
-        LOGS / "write_metric_spec.log",
+        LAYOUT.log("evaluate", "write_metric_spec"),
     conda:
         f"{ENVS}/torch.yaml"
     shell:
-        "gla-model image-quality --spec-out {output} > {log} 2>&1"
+        "gla-model evaluate --spec-out {output} > {log} 2>&1"
 
 
 rule assess_image_quality:
     input:
         synth=fold_synth_dirs,
-        folds=FOLDS_TABLE,
+        folds=LAYOUT.folds_table,
         images=preprocessed(),
     output:
-        QUALITY / "{variant}.tsv",
+        LAYOUT.image_quality("{variant}"),
     wildcard_constraints:
         variant=_one_of(QUALITY_SOURCES),
     params:
         synth=lambda wildcards: synth_dir_option(wildcards.variant),
-        preproc_dir=PREPROC,
+        preproc_dir=LAYOUT.preprocess_dir,
     log:
-        LOGS / "evaluate" / "image_quality_{variant}.log",
+        LAYOUT.log("evaluate", "image_quality_{variant}"),
     benchmark:
-        BENCH / "evaluate" / "image_quality_{variant}.tsv"
+        LAYOUT.benchmark("evaluate", "image_quality_{variant}")
     conda:
         f"{ENVS}/torch.yaml"
     shell:
-        "gla-model image-quality --variant {wildcards.variant} {params.synth} "
+        "gla-model evaluate --variant {wildcards.variant} {params.synth} "
         "--folds {input.folds} --preproc-dir {params.preproc_dir} --out {output} > {log} 2>&1"

@@ -4,19 +4,19 @@
 rule extract_features:
     input:
         images=feature_inputs,
-        cohort=COHORT_TABLE,
-        atlas=ATLAS,
+        cohort=LAYOUT.cohort_table,
+        atlas=LAYOUT.atlas,
     output:
-        RESULTS / "features" / "{source}.tsv",
+        LAYOUT.features("{source}"),
     wildcard_constraints:
-        source=_one_of(["real", *VARIANTS]),
+        source=_one_of(FEATURE_SOURCES),
     params:
         synth=lambda wildcards: synth_dir_option(wildcards.source),
-        preproc_dir=PREPROC,
+        preproc_dir=LAYOUT.preprocess_dir,
     log:
-        LOGS / "features" / "{source}.log",
+        LAYOUT.log("features", "{source}"),
     benchmark:
-        BENCH / "features" / "{source}.tsv"
+        LAYOUT.benchmark("features", "{source}")
     conda:
         f"{ENVS}/analysis.yaml"
     shell:

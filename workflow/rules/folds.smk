@@ -3,15 +3,15 @@
 
 rule make_folds:
     input:
-        COHORT_TABLE,
+        LAYOUT.cohort_table,
     output:
-        FOLDS_TABLE,
+        LAYOUT.folds_table,
     params:
-        **config["cv"],
+        settings=job_settings(cv=SETTINGS.cv),
     log:
-        LOGS / "make_folds.log",
+        LAYOUT.log("folds", "make_folds"),
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model folds --cohort {input} --n-folds {params.n_folds} "
-        "--val-fraction {params.val_fraction} --seed {params.seed} --out {output} > {log} 2>&1"
+        "gla-model folds --settings {params.settings:q} --cohort {input} --out {output} "
+        "> {log} 2>&1"

@@ -7,17 +7,18 @@ ruleorder: preprocess_paired_subject > preprocess_mri_only_subject
 
 rule resample_atlas:
     output:
-        dseg=ATLAS,
-        labels=ATLAS_LABELS,
+        dseg=LAYOUT.atlas,
+        labels=LAYOUT.atlas_labels,
     params:
-        grid=PREPROCESSING["grid"],
-        atlas=atlas_options(),
+        settings=job_settings(preprocessing__grid=SETTINGS.preprocessing.grid,
+                              preprocessing__atlas=SETTINGS.preprocessing.atlas,
+                              preprocessing__atlas_labels=SETTINGS.preprocessing.atlas_labels),
     log:
-        LOGS / "resample_atlas.log",
+        LAYOUT.log("preprocess", "resample_atlas"),
     conda:
         f"{ENVS}/preprocess.yaml"
     shell:
-        "gla-model resample-atlas --grid {params.grid} {params.atlas} "
+        "gla-model resample-atlas --settings {params.settings:q} "
         "--out-dseg {output.dseg} --out-labels {output.labels} > {log} 2>&1"
 
 
@@ -26,43 +27,43 @@ rule preprocess_paired_subject:
         t1w=lambda wildcards: SUBJECTS[wildcards.subject].t1w,
         pet=paired_pet,
     output:
-        **subject_outputs(pet=True),
+        **LAYOUT.subject_outputs(participant_id="{subject}", has_pet=True),
     params:
         pet=lambda wildcards, input: f"--pet {input.pet}" if "pet" in input.keys() else "",
-        options=preprocess_options(),
-        out_dir=lambda wildcards: PREPROC / f"sub-{wildcards.subject}",
+        settings=job_settings(preprocessing=without_resources(SETTINGS.preprocessing)),
+        out_dir=lambda wildcards: LAYOUT.subject_dir(wildcards.subject),
     log:
-        LOGS / "preprocess" / "sub-{subject}.log",
+        LAYOUT.log("preprocess", "sub-{subject}"),
     benchmark:
-        BENCH / "preprocess" / "sub-{subject}.tsv"
+        LAYOUT.benchmark("preprocess", "sub-{subject}")
     group:
         "preprocess"
-    threads: PREPROCESSING["threads"]
+    threads: SETTINGS.preprocessing.threads
     resources:
         mem_mb=1500,
         runtime=30,
     conda:
         f"{ENVS}/preprocess.yaml"
     shell:
-        "gla-model preprocess --participant-id {wildcards.subject} --t1w {input.t1w:q} "
-        "{params.pet} --out-dir {params.out_dir} {params.options} "
-        "--threads {threads} > {log} 2>&1"
+        "gla-model preprocess --settings {params.settings:q} --threads {threads} "
+        "--participant-id {wildcards.subject} --t1w {input.t1w:q} {params.pet} "
+        "--out-dir {params.out_dir} > {log} 2>&1"
 
 
 use rule preprocess_paired_subject as preprocess_mri_only_subject with:
     input:
         t1w=lambda wildcards: SUBJECTS[wildcards.subject].t1w,
     output:
-        **subject_outputs(pet=False),
+        **LAYOUT.subject_outputs(participant_id="{subject}", has_pet=False),
 
 
 rule collect_qc:
     input:
-        [preproc_file(s, "qc_table") for s in SUBJECTS],
+        [LAYOUT.preprocessed(participant_id=s, field="qc_table") for s in SUBJECTS],
     output:
-        PREPROC / "qc.tsv",
+        LAYOUT.qc_table,
     log:
-        LOGS / "collect_qc.log",
+        LAYOUT.log("preprocess", "collect_qc"),
     conda:
         f"{ENVS}/analysis.yaml"
     shell:

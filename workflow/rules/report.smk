@@ -1,18 +1,19 @@
 """Report: the paper's tables, ablations, figures and summary, annotated for `snakemake --report`."""
 
 EVALUATION_INPUTS = {
-    "quality": [QUALITY / f"{v}.tsv" for v in QUALITY_SOURCES],
-    "spec": METRIC_SPEC,
-    "paired": [RESULTS / "classify" / "paired" / f"{s}.tsv" for s in PAIRED_SOURCES],
-    "complete": [RESULTS / "classify" / "complete" / f"{s}.tsv" for s in COMPLETE_SOURCES],
-    "qc": PREPROC / "qc.tsv",
+    "quality": [LAYOUT.image_quality(v) for v in QUALITY_SOURCES],
+    "spec": LAYOUT.metric_spec,
+    "paired": [LAYOUT.classification(experiment=vocab.PAIRED_EXPERIMENT, source=s)
+               for s in PAIRED_SOURCES],
+    "complete": [LAYOUT.classification(experiment=vocab.COMPLETE_EXPERIMENT, source=s)
+                 for s in COMPLETE_SOURCES],
+    "qc": LAYOUT.qc_table,
 }
 EVALUATION_OPTIONS = " ".join([
-    f"--variants-json {shlex.quote(as_json(VARIANTS))}",
-    f"--reference {config['evaluation']['reference_variant']}",
-    f"--image-quality-dir {QUALITY} --metric-spec {METRIC_SPEC}",
-    f"--classify-dir {RESULTS / 'classify'} --qc {PREPROC / 'qc.tsv'} --out-dir {REPORT}",
+    f"--image-quality-dir {LAYOUT.image_quality_dir} --metric-spec {LAYOUT.metric_spec}",
+    f"--classify-dir {LAYOUT.classify_dir} --qc {LAYOUT.qc_table} --out-dir {LAYOUT.report_dir}",
 ])
+REPORTED = job_settings(models=SETTINGS.enabled_models(), evaluation=SETTINGS.evaluation)
 
 
 rule report_tables:
@@ -22,88 +23,88 @@ rule report_tables:
         annotated_report_outputs("tables"),
     params:
         options=EVALUATION_OPTIONS,
+        settings=REPORTED,
     log:
-        LOGS / "report" / "tables.log",
+        LAYOUT.log("report", "tables"),
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model report --what tables {params.options} > {log} 2>&1"
+        "gla-model report --what tables --settings {params.settings:q} {params.options} "
+        "> {log} 2>&1"
 
 
 rule report_figures:
     input:
         **EVALUATION_INPUTS,
-        history=[checkpoint_path(v, k).with_name("history.tsv") for v in VARIANTS
-                 for k in FOLDS],
-        synth=[synth_dir(v, k) for v in VARIANTS for k in FOLDS],
+        history=[LAYOUT.history(variant=v, fold=k) for v in VARIANTS for k in FOLDS],
+        synth=[LAYOUT.synth_dir(variant=v, fold=k) for v in VARIANTS for k in FOLDS],
         images=preprocessed(),
-        folds=FOLDS_TABLE,
+        folds=LAYOUT.folds_table,
     output:
         annotated_report_outputs("figures"),
     params:
         options=EVALUATION_OPTIONS,
-        train_dir=RESULTS / "train",
-        synth_dir=RESULTS / "synthesize",
-        preproc_dir=PREPROC,
+        settings=REPORTED,
+        train_dir=LAYOUT.train_dir,
+        synth_dir=LAYOUT.synthesize_dir,
+        preproc_dir=LAYOUT.preprocess_dir,
     log:
-        LOGS / "report" / "figures.log",
+        LAYOUT.log("report", "figures"),
     benchmark:
-        BENCH / "report" / "figures.tsv"
+        LAYOUT.benchmark("report", "figures")
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model report --what figures {params.options} --train-dir {params.train_dir} "
-        "--synth-dir {params.synth_dir} --preproc-dir {params.preproc_dir} "
-        "--folds {input.folds} > {log} 2>&1"
+        "gla-model report --what figures --settings {params.settings:q} {params.options} "
+        "--train-dir {params.train_dir} --synth-dir {params.synth_dir} "
+        "--preproc-dir {params.preproc_dir} --folds {input.folds} > {log} 2>&1"
 
 
 rule report_interpolation:
     input:
-        checkpoint=checkpoint_path(config["report"]["interpolation_variant"],
-                                   config["report"]["interpolation_fold"]),
-        features=RESULTS / "features" / "real.tsv",
-        folds=FOLDS_TABLE,
-        atlas=ATLAS,
+        checkpoint=LAYOUT.checkpoint(variant=SETTINGS.report.interpolation_variant,
+                                     fold=str(SETTINGS.report.interpolation_fold)),
+        features=LAYOUT.features(vocab.REAL_PET),
+        folds=LAYOUT.folds_table,
+        atlas=LAYOUT.atlas,
         images=preprocessed(),
     output:
         annotated_report_outputs("interpolation"),
     params:
-        variants=as_json(VARIANTS),
-        out_dir=REPORT,
-        preproc_dir=PREPROC,
-        svm=as_json(CLASSIFICATION["svm"]),
-        seed=CLASSIFICATION["seeds"][0],
-        fold=config["report"]["interpolation_fold"],
-        steps=config["report"]["interpolation_steps"],
+        settings=job_settings(models=SETTINGS.enabled_models(),
+                              classification=SETTINGS.classification,
+                              report=SETTINGS.report),
+        out_dir=LAYOUT.report_dir,
+        preproc_dir=LAYOUT.preprocess_dir,
     log:
-        LOGS / "report" / "interpolation.log",
+        LAYOUT.log("report", "interpolation"),
     conda:
         f"{ENVS}/torch.yaml"
     shell:
-        "gla-model report --what interpolation --variants-json {params.variants:q} "
+        "gla-model report --what interpolation --settings {params.settings:q} "
         "--out-dir {params.out_dir} --checkpoint {input.checkpoint} "
         "--preproc-dir {params.preproc_dir} --atlas {input.atlas} --folds {input.folds} "
-        "--features-real {input.features} --svm {params.svm:q} --seed {params.seed} "
-        "--interpolation-fold {params.fold} --interpolation-steps {params.steps} > {log} 2>&1"
+        "--features-real {input.features} > {log} 2>&1"
 
 
 rule report_summary:
     input:
         **EVALUATION_INPUTS,
-        cohort=COHORT_TABLE,
-        folds=FOLDS_TABLE,
+        cohort=LAYOUT.cohort_table,
+        folds=LAYOUT.folds_table,
         tables=REPORT_OUTPUTS,
     output:
-        report(REPORT / "summary.md", caption="../../reports/summary.rst", category="Summary"),
+        report(LAYOUT.report_outputs(part="summary", variants=VARIANTS)[0],
+               caption="../../reports/summary.rst", category="Summary"),
     params:
         options=EVALUATION_OPTIONS,
-        failures=PREPROC / "failures",
-        config=as_json(config),
+        settings=job_settings(**as_mapping(SETTINGS)),
+        failures=LAYOUT.failures_dir,
     log:
-        LOGS / "report" / "summary.log",
+        LAYOUT.log("report", "summary"),
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model report --what summary {params.options} --cohort {input.cohort} "
-        "--folds {input.folds} --failures-dir {params.failures} --config-json {params.config:q} "
+        "gla-model report --what summary --settings {params.settings:q} {params.options} "
+        "--cohort {input.cohort} --folds {input.folds} --failures-dir {params.failures} "
         "> {log} 2>&1"

@@ -1,52 +1,59 @@
 """Synthesis: PET for each fold's test subjects, and for MRI-only subjects from the full model."""
 
+SYNTHESIS_SETTINGS = job_settings(training__device=SETTINGS.training.device,
+                                  training__precision=SETTINGS.training.precision)
+
 
 rule synthesize_test_fold:
     input:
-        model=checkpoint_path("{variant}", "{fold}"),
-        folds=FOLDS_TABLE,
+        model=LAYOUT.checkpoint(variant="{variant}", fold="{fold}"),
+        folds=LAYOUT.folds_table,
         images=preprocessed(),
     output:
-        directory(synth_dir("{variant}", "{fold}")),
+        directory(LAYOUT.synth_dir(variant="{variant}", fold="{fold}")),
     wildcard_constraints:
         fold="[0-9]+",
     params:
-        preproc_dir=PREPROC,
+        settings=SYNTHESIS_SETTINGS,
+        preproc_dir=LAYOUT.preprocess_dir,
     log:
-        LOGS / "synthesize" / "{variant}_fold-{fold}.log",
+        LAYOUT.log("synthesize", "{variant}_fold-{fold}"),
     benchmark:
-        BENCH / "synthesize" / "{variant}_fold-{fold}.tsv"
-    threads: config["training"]["threads"]
+        LAYOUT.benchmark("synthesize", "{variant}_fold-{fold}")
+    threads: SETTINGS.training.threads
     resources:
         mem_mb=4000,
         runtime=60,
     conda:
         f"{ENVS}/torch.yaml"
     shell:
-        "gla-model synthesize --checkpoint {input.model} --folds {input.folds} "
-        "--fold {wildcards.fold} --preproc-dir {params.preproc_dir} --out-dir {output} "
-        "> {log} 2>&1"
+        "gla-model synthesize --settings {params.settings:q} --threads {threads} "
+        "--checkpoint {input.model} --folds {input.folds} --fold {wildcards.fold} "
+        "--preproc-dir {params.preproc_dir} --out-dir {output} > {log} 2>&1"
 
 
 rule synthesize_mri_only:
     input:
-        model=checkpoint_path("{variant}", "full"),
-        cohort=COHORT_TABLE,
+        model=LAYOUT.checkpoint(variant="{variant}", fold=vocab.FULL_FOLD),
+        cohort=LAYOUT.cohort_table,
         images=preprocessed(),
     output:
-        directory(synth_dir("{variant}", "full")),
+        directory(LAYOUT.synth_dir(variant="{variant}", fold=vocab.FULL_FOLD)),
     params:
-        preproc_dir=PREPROC,
+        settings=SYNTHESIS_SETTINGS,
+        preproc_dir=LAYOUT.preprocess_dir,
+        group=vocab.MRI_ONLY_SUBJECTS,
     log:
-        LOGS / "synthesize" / "{variant}_full.log",
+        LAYOUT.log("synthesize", f"{{variant}}_{vocab.FULL_FOLD}"),
     benchmark:
-        BENCH / "synthesize" / "{variant}_full.tsv"
-    threads: config["training"]["threads"]
+        LAYOUT.benchmark("synthesize", f"{{variant}}_{vocab.FULL_FOLD}")
+    threads: SETTINGS.training.threads
     resources:
         mem_mb=4000,
         runtime=60,
     conda:
         f"{ENVS}/torch.yaml"
     shell:
-        "gla-model synthesize --checkpoint {input.model} --cohort {input.cohort} "
-        "--group mri_only --preproc-dir {params.preproc_dir} --out-dir {output} > {log} 2>&1"
+        "gla-model synthesize --settings {params.settings:q} --threads {threads} "
+        "--checkpoint {input.model} --cohort {input.cohort} --group {params.group} "
+        "--preproc-dir {params.preproc_dir} --out-dir {output} > {log} 2>&1"

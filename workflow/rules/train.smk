@@ -1,35 +1,39 @@
 """Training: one job per (model variant, fold), plus one model on all paired subjects."""
 
 
+def training_settings(wildcards):
+    """What a variant's training depends on: its model spec and its training settings
+    (with its own epochs; threads are a job resource, not part of them)."""
+    variant = wildcards.variant
+    return job_settings(**{f"models__variants__{variant}": VARIANTS[variant].model_spec(),
+                           "training": without_resources(SETTINGS.variant_training(variant))})
+
+
 rule train_model:
     input:
-        folds=FOLDS_TABLE,
-        atlas=ATLAS,
+        folds=LAYOUT.folds_table,
+        atlas=LAYOUT.atlas,
         images=preprocessed(),
     output:
-        model=checkpoint_path("{variant}", "{fold}"),
-        history=checkpoint_path("{variant}", "{fold}").with_name("history.tsv"),
+        model=LAYOUT.checkpoint(variant="{variant}", fold="{fold}"),
+        history=LAYOUT.history(variant="{variant}", fold="{fold}"),
     wildcard_constraints:
         variant=_one_of(VARIANTS),
     params:
-        spec=lambda wildcards: as_json(model_spec(variant=VARIANTS[wildcards.variant])),
-        training=lambda wildcards: as_json(
-            variant_training(training=config["training"], variant=VARIANTS[wildcards.variant])
-        ),
-        preproc_dir=PREPROC,
-        out_dir=lambda wildcards, output: Path(output.model).parent,
+        settings=training_settings,
+        preproc_dir=LAYOUT.preprocess_dir,
     log:
-        LOGS / "train" / "{variant}_fold-{fold}.log",
+        LAYOUT.log("train", "{variant}_fold-{fold}"),
     benchmark:
-        BENCH / "train" / "{variant}_fold-{fold}.tsv"
-    threads: config["training"]["threads"]
+        LAYOUT.benchmark("train", "{variant}_fold-{fold}")
+    threads: SETTINGS.training.threads
     resources:
         mem_mb=8000,
         runtime=720,
     conda:
         f"{ENVS}/torch.yaml"
     shell:
-        "gla-model train --variant {wildcards.variant} --variant-spec {params.spec:q} "
-        "--training {params.training:q} --folds {input.folds} --fold {wildcards.fold} "
-        "--preproc-dir {params.preproc_dir} --atlas {input.atlas} --out-dir {params.out_dir} "
-        "--threads {threads} > {log} 2>&1"
+        "gla-model train --settings {params.settings:q} --threads {threads} "
+        "--variant {wildcards.variant} --folds {input.folds} --fold {wildcards.fold} "
+        "--preproc-dir {params.preproc_dir} --atlas {input.atlas} "
+        "--checkpoint {output.model} --history {output.history} > {log} 2>&1"
