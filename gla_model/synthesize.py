@@ -16,6 +16,9 @@ Modes:
   test fold    --checkpoint C --folds folds.tsv --fold K --preproc-dir P --out-dir DIR
                the fold's test subjects; refused if any of them trained the model
   MRI-only     --checkpoint C --cohort cohort.tsv --group mri_only --preproc-dir P --out-dir DIR
+
+Every mode takes --settings JSON (the keys "training.device" and "training.precision"; both
+"auto" without it) and --threads N.
 """
 
 from __future__ import annotations
@@ -23,24 +26,32 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
+from gla_model import vocabulary
 from gla_model.checkpoint import load_model
-from gla_model.train.volumes import load_volume, subject_files
+from gla_model.cohort.table import group_members, read_cohort_table
 from gla_model.device import Runtime, resolve_runtime
-from gla_model.errors import CohortError, ConfigError, InputImageError, LeakageError
+from gla_model.errors import ConfigError, InputImageError, LeakageError
 from gla_model.folds import fold_subjects, read_folds
+from gla_model.layout import preprocessed_path, synthetic_pet_name, synthetic_pet_path
 from gla_model.niftiio import load_image, write_image_atomic
 from gla_model.resources import model_grid
+from gla_model.settings import job_value, read_job_settings
+from gla_model.train.volumes import load_volume
 
 log = logging.getLogger(__name__)
 SUBJECT_RE = re.compile(r"sub-([A-Za-z0-9]+)")
+#: The settings keys synthesis reads from ``--settings``.
+RUNTIME_KEYS = ("training.device", "training.precision")
 
 
 def output_name(*, mri: Path) -> str:
@@ -49,31 +60,80 @@ def output_name(*, mri: Path) -> str:
     if match is None:
         raise InputImageError(f"cannot read a subject id from {mri}; name inputs sub-<id>_*.nii.gz "
                               "or use --out for a single image")
-    return f"sub-{match.group(1)}_desc-synth_pet.nii.gz"
+    return synthetic_pet_name(participant_id=match.group(1))
 
 
-def synthesize_image(*, generator: nn.Module, grid: int, runtime: Runtime, mri: Path,
-                     out: Path) -> Path:
-    """Synthesize PET for one preprocessed T1w and write it beside the input's geometry.
+def runtime_settings(payload: Mapping[str, Any] | None) -> dict[str, str]:
+    """``device`` and ``precision`` from a job's settings (:data:`RUNTIME_KEYS`), both
+    ``auto`` for a run by hand without ``--settings``."""
+    if payload is None:
+        return {"device": "auto", "precision": "auto"}
+    return {key.rsplit(".", 1)[1]: job_value(payload, key) for key in RUNTIME_KEYS}
 
-    ``generator`` is in eval mode and prepared for ``runtime`` (:meth:`Runtime.prepare`).
+
+@dataclass(frozen=True)
+class Synthesizer:
+    """A trained generator, prepared for its runtime: ``synthesizer(mri) -> pet`` on arrays
+    of the model grid, :meth:`image` on files (which also checks the affine)."""
+
+    generator: nn.Module
+    runtime: Runtime
+    grid: int
+    record: dict[str, Any]
+
+    def __call__(self, mri: np.ndarray) -> np.ndarray:
+        """PET (float32, training scale) for a preprocessed T1w array on the model grid."""
+        volume = np.asarray(mri, dtype=np.float32)
+        if volume.shape != (self.grid,) * 3:
+            raise InputImageError(f"T1w array has shape {volume.shape}, expected "
+                                  f"{self.grid}^3 (the model grid)")
+        if not np.isfinite(volume).all():
+            raise InputImageError("T1w array contains NaN or infinite values")
+        return self._generate(torch.from_numpy(np.ascontiguousarray(volume))[None])
+
+    def image(self, *, mri: Path, out: Path) -> Path:
+        """Synthesize PET for one preprocessed T1w file and write it with the input's
+        geometry and header."""
+        image = load_image(mri, role="T1w")
+        volume = load_volume(mri, role="T1w", grid=self.grid)
+        _, affine = model_grid(size=self.grid)
+        if not np.allclose(image.affine, affine, atol=1e-3):
+            raise InputImageError(f"T1w image {mri} is not on the {self.grid}^3 model grid "
+                                  "(affine differs); preprocess it with `gla-model preprocess`")
+        data = self._generate(volume)
+        header = image.header.copy()
+        header.set_data_dtype(np.float32)
+        header.set_slope_inter(1.0, 0.0)
+        return write_image_atomic(nib.Nifti1Image(data, image.affine, header), out)
+
+    def _generate(self, volume: torch.Tensor) -> np.ndarray:
+        """(1, G, G, G) float32 MRI -> (G, G, G) float32 PET."""
+        with torch.no_grad(), self.runtime.autocast():
+            pet = self.generator(self.runtime.to_input(volume[None]))
+        return pet.float().cpu().numpy()[0, 0].astype(np.float32)
+
+
+def load_synthesizer(*, checkpoint: Path | str, device: str, precision: str,
+                     threads: int | None) -> Synthesizer:
+    """The generator of ``checkpoint`` (a ``model.pt``, checked by
+    :func:`gla_model.checkpoint.load_model`) in eval mode on the resolved runtime.
+
+    Args:
+        device, precision: ``training.device`` and ``training.precision`` values.
+        threads: CPU threads, or None to keep torch's current setting.
+
+    The result maps a preprocessed T1w array on the model grid to a PET array
+    (``Callable[[np.ndarray], np.ndarray]``); :meth:`Synthesizer.image` works on files.
     """
-    image = load_image(mri, role="T1w")
-    volume = load_volume(mri, role="T1w", grid=grid)
-    _, affine = model_grid(size=grid)
-    if not np.allclose(image.affine, affine, atol=1e-3):
-        raise InputImageError(f"T1w image {mri} is not on the {grid}^3 model grid "
-                              "(affine differs); preprocess it with `gla-model preprocess`")
-    with torch.no_grad(), runtime.autocast():
-        pet = generator(runtime.to_input(volume[None]))
-    data = pet.float().cpu().numpy()[0, 0].astype(np.float32)
-    header = image.header.copy()
-    header.set_data_dtype(np.float32)
-    header.set_slope_inter(1.0, 0.0)
-    return write_image_atomic(nib.Nifti1Image(data, image.affine, header), out)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    bundle, record = load_model(checkpoint)
+    runtime = resolve_runtime(device=device, precision=precision)
+    generator = runtime.prepare(bundle.generator).eval()
+    return Synthesizer(generator=generator, runtime=runtime, grid=bundle.grid, record=record)
 
 
-def _selected_subjects(args: argparse.Namespace, record: dict) -> list[str]:
+def _selected_subjects(args: argparse.Namespace, record: dict[str, Any]) -> list[str]:
     if args.folds is not None:
         subjects = fold_subjects(folds=read_folds(args.folds), fold=args.fold)["test"]
         trained = set(record["training_subjects"]) | set(record["validation_subjects"])
@@ -82,20 +142,15 @@ def _selected_subjects(args: argparse.Namespace, record: dict) -> list[str]:
             raise LeakageError(f"test subjects {leaked} of fold {args.fold} were used to train "
                                f"{args.checkpoint}; use that fold's own checkpoint")
         return subjects
-    if not args.cohort.is_file():
-        raise CohortError(f"cohort table {args.cohort} does not exist")
-    cohort = pd.read_csv(args.cohort, sep="\t", dtype={"participant_id": str})
-    if "group" not in cohort.columns:
-        raise CohortError(f"{args.cohort} has no 'group' column")
-    return sorted(cohort.loc[cohort["group"] == args.group, "participant_id"])
+    return group_members(read_cohort_table(path=args.cohort), args.group)
 
 
-def _jobs(args: argparse.Namespace, record: dict) -> list[tuple[Path, Path]]:
+def _jobs(args: argparse.Namespace, record: dict[str, Any]) -> list[tuple[Path, Path]]:
     if args.folds is not None or args.cohort is not None:
         if args.preproc_dir is None or args.out_dir is None:
             raise ConfigError("--folds/--cohort need --preproc-dir and --out-dir")
-        return [(subject_files(preproc_dir=args.preproc_dir, participant_id=s).t1w,
-                 args.out_dir / f"sub-{s}_desc-synth_pet.nii.gz")
+        return [(preprocessed_path(preproc_dir=args.preproc_dir, participant_id=s, field="t1w"),
+                 synthetic_pet_path(synth_dir=args.out_dir, participant_id=s))
                 for s in _selected_subjects(args, record)]
     inputs = list(args.mri or [])
     if args.mri_list is not None:
@@ -117,6 +172,10 @@ def _jobs(args: argparse.Namespace, record: dict) -> list[tuple[Path, Path]]:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--settings", metavar="JSON",
+                        help="the job's settings as a JSON object (or a JSON file) with the "
+                             f"config keys {', '.join(RUNTIME_KEYS)} (both auto without it)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     parser.add_argument("--checkpoint", required=True, type=Path,
                         help="model.pt written by `gla-model train`")
     parser.add_argument("--mri", nargs="+", type=Path,
@@ -128,11 +187,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=Path, help="folds.tsv: synthesize a fold's test subjects")
     parser.add_argument("--fold", help="fold index with --folds")
     parser.add_argument("--cohort", type=Path, help="cohort.tsv: synthesize a group's subjects")
-    parser.add_argument("--group", default="mri_only", help="cohort group (default mri_only)")
+    parser.add_argument("--group", default=vocabulary.MRI_ONLY_SUBJECTS,
+                        help=f"cohort group (default {vocabulary.MRI_ONLY_SUBJECTS})")
     parser.add_argument("--preproc-dir", type=Path, help="folder of preprocessed sub-<id>/")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
 
 
 def run_command(args: argparse.Namespace) -> None:
@@ -140,14 +197,14 @@ def run_command(args: argparse.Namespace) -> None:
         raise ConfigError("--folds needs --fold")
     if args.folds is not None and args.cohort is not None:
         raise ConfigError("give --folds or --cohort, not both")
-    torch.set_num_threads(max(1, args.threads))
-    bundle, record = load_model(args.checkpoint)
-    jobs = _jobs(args, record)
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    runtime = runtime_settings(None if args.settings is None
+                               else read_job_settings(args.settings))
+    synthesizer = load_synthesizer(checkpoint=args.checkpoint, threads=args.threads, **runtime)
+    jobs = _jobs(args, synthesizer.record)
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
-    runtime = resolve_runtime(device=args.device, precision=args.precision)
-    generator = runtime.prepare(bundle.generator).eval()
     for mri, out in jobs:
-        synthesize_image(generator=generator, grid=bundle.grid, runtime=runtime, mri=mri,
-                         out=out)
+        synthesizer.image(mri=mri, out=out)
         log.info("wrote %s", out)

@@ -43,3 +43,19 @@ def tiny_local_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("tiny_local")
     snakemake("--cores", "2", workdir=workdir)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def default_config() -> dict:
+    """The merged config of config.yaml and the tiny preset, as plain mappings."""
+    from gla_model.settings import load_config
+
+    return load_config(paths=[ROOT / "config.yaml", TINY])
+
+
+@pytest.fixture(scope="session")
+def default_settings(default_config):
+    """The validated settings of config.yaml and the tiny preset."""
+    from gla_model.settings import build_settings
+
+    return build_settings(config=default_config)

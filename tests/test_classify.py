@@ -10,8 +10,6 @@ import pytest
 from sklearn import metrics as skmetrics
 from sklearn.model_selection import StratifiedKFold
 
-from gla_model.cli import main
-from gla_model.errors import ConfigError, GlaModelError, LeakageError
 from gla_model import classify
 from gla_model.classify import (
     RESULT_COLUMNS,
@@ -19,13 +17,15 @@ from gla_model.classify import (
     complete_experiment,
     fit_svm,
     paired_experiment,
-    parse_svm_config,
-    predictions_path,
 )
+from gla_model.cli import main
+from gla_model.errors import ConfigError, GlaModelError, LeakageError
 from gla_model.features import feature_columns
 from gla_model.folds import make_folds
+from gla_model.layout import predictions_path
+from gla_model.settings import SvmSettings, job_value
 
-SVM = parse_svm_config({"C": [1.0, 10.0], "gamma": ["scale", 0.001], "inner_folds": 2})
+SVM = SvmSettings(C=(1.0, 10.0), gamma=("scale", 0.001), inner_folds=2)
 
 
 def _features(ids, diagnosis, *, origin, source, seed, pet_shift=0.0,
@@ -98,8 +98,9 @@ def test_fit_svm_offers_probabilities_and_checks_inner_folds():
     assert model.predict_proba(X).shape == (30, 2)
     with pytest.raises(ConfigError, match="inner_folds"):
         fit_svm(X=X[:5], y=np.array([0, 0, 0, 0, 1]), svm_config=SVM, seed=0)
-    with pytest.raises(ConfigError, match="keys"):
-        parse_svm_config({"C": [1.0], "gamma": ["scale"]})
+    with pytest.raises(ConfigError, match=r"'classification\.svm\.inner_folds': missing"):
+        job_value({"classification.svm": {"C": [1.0], "gamma": ["scale"]}},
+                  "classification.svm")
 
 
 def test_paired_tunes_on_training_rows_and_tests_on_synthetic_rows(paired_setup, monkeypatch):
@@ -208,30 +209,35 @@ def test_cli_runs_both_experiments_and_writes_predictions(tmp_path, paired_setup
     folds.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
     real.to_csv(tmp_path / "real.tsv", sep="\t", index=False)
     synth.to_csv(tmp_path / "v1.tsv", sep="\t", index=False)
-    svm = json.dumps({"C": [1.0], "gamma": ["scale"], "inner_folds": 2})
+    classification = {"seeds": [0, 1],
+                      "svm": {"C": [1.0], "gamma": ["scale"], "inner_folds": 2}}
+    svm = json.dumps({"classification": classification})
     out = tmp_path / "paired" / "v1.tsv"
     assert main(["classify", "--experiment", "paired", "--source", "v1", "--features-real",
                  str(tmp_path / "real.tsv"), "--features-synth", str(tmp_path / "v1.tsv"),
-                 "--folds", str(tmp_path / "folds.tsv"), "--svm", svm, "--seeds", "0", "1",
-                 "--out", str(out)]) == 0
+                 "--folds", str(tmp_path / "folds.tsv"), "--settings", svm,
+                 "--out", str(out), "--out-predictions", str(predictions_path(scores=out))]) == 0
     results = pd.read_csv(out, sep="\t")
     assert list(results.columns) == list(RESULT_COLUMNS) and len(results) == 8
-    predictions = pd.read_csv(predictions_path(out=out), sep="\t")
-    assert predictions_path(out=out).name == "v1_predictions.tsv"
+    predictions = pd.read_csv(predictions_path(scores=out), sep="\t")
+    assert predictions_path(scores=out).name == "v1_predictions.tsv"
     assert list(predictions.columns) == ["participant_id", "seed", "fold", "y_true", "y_pred",
                                          "score"]
     cohort, real_c, _ = _complete_setup()
-    cohort.to_csv(tmp_path / "cohort.tsv", sep="\t", index=False)
+    cohort.assign(session="", t1w="t1w.nii.gz", pet="").to_csv(
+        tmp_path / "cohort.tsv", sep="\t", index=False)
     real_c.to_csv(tmp_path / "real_c.tsv", sep="\t", index=False)
-    (tmp_path / "svm.json").write_text(svm)
+    (tmp_path / "settings.json").write_text(json.dumps({"classification": classification,
+                                                        "cv.n_folds": 3}))
     out = tmp_path / "complete" / "mri_only.tsv"
     assert main(["classify", "--experiment", "complete", "--source", "mri_only",
                  "--features-real", str(tmp_path / "real_c.tsv"), "--cohort",
-                 str(tmp_path / "cohort.tsv"), "--n-folds", "3", "--svm",
-                 str(tmp_path / "svm.json"), "--out", str(out)]) == 0
+                 str(tmp_path / "cohort.tsv"), "--settings", str(tmp_path / "settings.json"),
+                 "--out", str(out), "--out-predictions", str(tmp_path / "p.tsv")]) == 0
     assert set(pd.read_csv(out, sep="\t")["experiment"]) == {"complete"}
     # A variant source without its synthetic features is a user error, reported cleanly.
     assert main(["classify", "--experiment", "complete", "--source", "v1", "--features-real",
                  str(tmp_path / "real_c.tsv"), "--cohort", str(tmp_path / "cohort.tsv"),
-                 "--n-folds", "3", "--svm", svm, "--out", str(tmp_path / "x.tsv")]) == 2
+                 "--settings", str(tmp_path / "settings.json"), "--out", str(tmp_path / "x.tsv"),
+                 "--out-predictions", str(tmp_path / "y.tsv")]) == 2
     assert "--features-synth" in capsys.readouterr().err

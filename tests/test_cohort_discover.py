@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gla_model.cohort.discover import (
+from gla_model.cli import main
+from gla_model.cohort import (
     Cohort,
     Subject,
     discover_cohort,
     read_cohort_table,
     write_cohort_table,
 )
-from gla_model.cli import main
 from gla_model.errors import CohortError, ConfigError
 
 LABELS = {"CN": ["CN", "Control"], "AD": ["AD", "Dementia"]}
@@ -217,11 +217,15 @@ def test_table_round_trip(tmp_path):
 def test_cli_writes_table_and_reports_errors(tmp_path, capsys):
     simple_dataset(tmp_path)
     out = tmp_path / "results" / "cohort.tsv"
-    arguments = ["cohort-table", "--bids-dir", str(tmp_path), "--labels-json",
-                 json.dumps(LABELS), "--n-folds", "2", "--out", str(out)]
-    assert main(arguments) == 0
+    def settings(n_folds: int) -> str:
+        return json.dumps({"cohort.participants": {"diagnosis_column": "diagnosis",
+                                                   "labels": LABELS},
+                           "cohort.session": None, "cv.n_folds": n_folds})
+
+    arguments = ["cohort", "--bids-dir", str(tmp_path), "--out", str(out)]
+    assert main([*arguments, "--settings", settings(2)]) == 0
     assert len(read_cohort_table(path=out)) == 4
-    assert main([*arguments[:-4], "--n-folds", "3", "--out", str(out)]) == 2
+    assert main([*arguments, "--settings", settings(3)]) == 2
     assert "class AD has 2 paired" in capsys.readouterr().err
-    assert main([*arguments[:3], "--labels-json", "{not json", "--n-folds", "2",
-                 "--out", str(out)]) == 2
+    assert main([*arguments, "--settings", "{not json"]) == 2
+    assert "--settings is not valid JSON" in capsys.readouterr().err

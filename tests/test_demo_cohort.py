@@ -17,8 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from gla_model import resources
-from gla_model.cohort.discover import discover_cohort
 from gla_model.cli import main
+from gla_model.cohort.discover import discover_cohort
 from gla_model.demo_cohort.plan import plan_demo_cohort
 from gla_model.demo_cohort.write import write_demo_cohort
 
@@ -140,9 +140,18 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, tiny):
 
 def test_cli_writes_a_cohort(tmp_path):
     out = tmp_path / "bids"
-    assert main(["demo-cohort", "--out", str(out), "--n-paired", "2", "--n-mri-only", "0",
-                 "--seed", "3", "--t1-voxel-mm", "4", "--pet-voxel-mm", "6"]) == 0
-    assert len(list(out.glob("sub-*/pet/*_pet.nii.gz"))) == 2
+    settings = json.dumps({"cohort.demo": {"n_paired": 4, "n_mri_only": 0, "seed": 3,
+                                           "t1_voxel_mm": 3, "pet_voxel_mm": 4}})
+    assert main(["demo-cohort", "--settings", settings, "--out", str(out)]) == 0
+    assert len(list(out.glob("sub-*/pet/*_pet.nii.gz"))) == 4
+
+
+def test_cli_rejects_settings_outside_their_range(tmp_path, capsys):
+    settings = json.dumps({"cohort.demo": {"n_paired": 2, "n_mri_only": 0, "seed": 3,
+                                           "t1_voxel_mm": 3, "pet_voxel_mm": 4}})
+    assert main(["demo-cohort", "--settings", settings, "--out", str(tmp_path / "b")]) == 2
+    assert "'cohort.demo.n_paired': 2 must be >= 4" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 def roi_features(folder: Path, subject, atlas) -> tuple[np.ndarray, np.ndarray]:

@@ -19,8 +19,8 @@ from gla_model.evaluate.image_quality import (
     metric_spec,
     psnr_in_mask,
 )
-from gla_model.evaluate.layout import preproc_path, synth_path
 from gla_model.folds import make_folds
+from gla_model.layout import preprocessed_path, synthetic_pet_path
 
 SHAPE = (16, 16, 16)
 
@@ -102,22 +102,22 @@ def run_tree(tmp_path):
     pets = {}
     for pid, fold in zip(folds["participant_id"], folds["fold"], strict=True):
         pets[pid] = _volume(rng)
-        _write(pets[pid], preproc_path(preproc_dir=tmp_path / "pre", participant_id=pid,
-                                       kind="pet"))
-        _write(_mask(), preproc_path(preproc_dir=tmp_path / "pre", participant_id=pid,
-                                     kind="mask"))
+        _write(pets[pid], preprocessed_path(preproc_dir=tmp_path / "pre", participant_id=pid,
+                                       field="pet"))
+        _write(_mask(), preprocessed_path(preproc_dir=tmp_path / "pre", participant_id=pid,
+                                     field="mask"))
         _write(np.clip(pets[pid] + rng.normal(0, 0.01, SHAPE), 0, 1),
-               synth_path(synth_dir=tmp_path / "syn", participant_id=pid, model=f"fold-{fold}"))
+               synthetic_pet_path(synth_dir=tmp_path / "syn" / f"fold-{fold}", participant_id=pid))
     return tmp_path, folds, pets
 
 
 def test_cli_scores_each_test_subject_once_and_beats_the_mean_pet_baseline(run_tree):
     root, folds, pets = run_tree
     common = ["--folds", str(root / "folds.tsv"), "--preproc-dir", str(root / "pre")]
-    assert main(["image-quality", "--variant", "good", "--synth-dir", str(root / "syn"),
+    assert main(["evaluate", "--variant", "good", "--synth-dir", str(root / "syn"),
                  *common, "--out", str(root / "good.tsv"),
                  "--spec-out", str(root / "spec.json")]) == 0
-    assert main(["image-quality", "--variant", "mean_train_pet", *common,
+    assert main(["evaluate", "--variant", "mean_train_pet", *common,
                  "--out", str(root / "base.tsv")]) == 0
     good = pd.read_csv(root / "good.tsv", sep="\t", dtype={"participant_id": str})
     base = pd.read_csv(root / "base.tsv", sep="\t", dtype={"participant_id": str})
@@ -141,19 +141,19 @@ def test_cli_scores_each_test_subject_once_and_beats_the_mean_pet_baseline(run_t
 def test_cli_reports_missing_synthesis_and_bad_flags(run_tree, capsys):
     root, folds, _ = run_tree
     pid, fold = folds["participant_id"].iloc[0], folds["fold"].iloc[0]
-    synth_path(synth_dir=root / "syn", participant_id=pid, model=f"fold-{fold}").unlink()
+    synthetic_pet_path(synth_dir=root / "syn" / f"fold-{fold}", participant_id=pid).unlink()
     common = ["--folds", str(root / "folds.tsv"), "--preproc-dir", str(root / "pre"),
               "--out", str(root / "x.tsv")]
-    assert main(["image-quality", "--variant", "good", "--synth-dir", str(root / "syn"),
+    assert main(["evaluate", "--variant", "good", "--synth-dir", str(root / "syn"),
                  *common]) == 2
     assert f"sub-{pid}_desc-synth_pet" in capsys.readouterr().err
-    assert main(["image-quality", "--variant", "mean_train_pet", "--synth-dir",
+    assert main(["evaluate", "--variant", "mean_train_pet", "--synth-dir",
                  str(root / "syn"), *common]) == 2
-    assert main(["image-quality", "--variant", "good", "--out", str(root / "x.tsv")]) == 2
+    assert main(["evaluate", "--variant", "good", "--out", str(root / "x.tsv")]) == 2
     assert not (root / "x.tsv").exists()
 
 
 def test_cli_writes_the_spec_alone(tmp_path):
-    assert main(["image-quality", "--spec-out", str(tmp_path / "spec.json")]) == 0
+    assert main(["evaluate", "--spec-out", str(tmp_path / "spec.json")]) == 0
     assert json.loads((tmp_path / "spec.json").read_text()) == json.loads(
         json.dumps(metric_spec()))

@@ -12,8 +12,9 @@ from nilearn.maskers import NiftiLabelsMasker
 
 from gla_model.cli import main
 from gla_model.features import feature_columns, region_means, tissue_labels
-from gla_model.evaluate.layout import TISSUES, preproc_path, synth_path
+from gla_model.layout import preprocessed_path, synthetic_pet_path
 from gla_model.resources import AAL_REGION_COUNT
+from gla_model.vocabulary import TISSUES
 
 SHAPE = (10, 9, 8)
 
@@ -87,18 +88,21 @@ def tree(tmp_path):
     _write(atlas, tmp_path / "atlas.nii.gz")
     cohort = pd.DataFrame({"participant_id": ["p1", "p2", "p3", "m1", "m2"],
                            "diagnosis": ["AD", "CN", "AD", "CN", "AD"],
-                           "group": ["paired"] * 3 + ["mri_only"] * 2})
+                           "group": ["paired"] * 3 + ["mri_only"] * 2,
+                           "session": "", "t1w": "t1w.nii.gz",
+                           "pet": ["pet.nii.gz"] * 3 + [""] * 2})
     cohort.to_csv(tmp_path / "cohort.tsv", sep="\t", index=False)
     pre = tmp_path / "pre"
     for pid, group in zip(cohort["participant_id"], cohort["group"], strict=True):
-        kinds = ["T1w", *TISSUES, *(["pet"] if group == "paired" else [])]
+        kinds = ["t1w", *TISSUES, *(["pet"] if group == "paired" else [])]
         for kind in kinds:
-            _write(rng.random(shape), preproc_path(preproc_dir=pre, participant_id=pid,
-                                                   kind=kind))
-        _write(np.ones(shape), preproc_path(preproc_dir=pre, participant_id=pid, kind="mask"))
+            _write(rng.random(shape), preprocessed_path(preproc_dir=pre, participant_id=pid,
+                                                        field=kind))
+        _write(np.ones(shape), preprocessed_path(preproc_dir=pre, participant_id=pid,
+                                                 field="mask"))
         model = {"p1": "fold-0", "p2": "fold-1", "p3": "fold-0"}.get(pid, "full")
-        _write(rng.random(shape) + 10.0, synth_path(synth_dir=tmp_path / "syn",
-                                                    participant_id=pid, model=model))
+        _write(rng.random(shape) + 10.0, synthetic_pet_path(synth_dir=tmp_path / "syn" / model,
+                                                            participant_id=pid))
     return tmp_path, atlas
 
 
@@ -112,23 +116,23 @@ def _features(root, *extra: str) -> pd.DataFrame:
 
 def test_cli_real_source_keeps_mri_only_subjects_with_nan_pet(tree):
     root, atlas = tree
-    table = _features(root, "--source", "real")
+    table = _features(root, "--source", "real_pet")
     assert list(table.columns[4:]) == feature_columns() and len(feature_columns()) == 464
     assert table.loc["p1", "pet_origin"] == "real" and table.loc["m1", "pet_origin"] == "none"
     pet = feature_columns(modalities=("pet",))
     assert table.loc[["m1", "m2"], pet].isna().all().all()
     assert table.loc[["p1", "p2", "p3"], pet].notna().all().all()
     # One feature by hand: mean T1w of p2 over GM voxels of AAL region 5.
-    load = lambda kind: nib.load(preproc_path(preproc_dir=root / "pre", participant_id="p2",  # noqa: E731
-                                              kind=kind)).get_fdata()
+    load = lambda kind: nib.load(preprocessed_path(  # noqa: E731
+        preproc_dir=root / "pre", participant_id="p2", field=kind)).get_fdata()
     gm = np.argmax(np.stack([load(t) for t in TISSUES]), axis=0) == 0
-    expected = load("T1w")[gm & (atlas == 5)].mean()
+    expected = load("t1w")[gm & (atlas == 5)].mean()
     assert table.loc["p2", "mri_gm_5"] == pytest.approx(expected, rel=1e-6)
 
 
 def test_cli_variant_source_uses_test_fold_and_full_model_images(tree):
     root, _ = tree
-    real = _features(root, "--source", "real")
+    real = _features(root, "--source", "real_pet")
     synth = _features(root, "--source", "v1", "--synth-dir", str(root / "syn"))
     assert synth["pet_origin"].to_dict() == {"p1": "fold-0", "p2": "fold-1", "p3": "fold-0",
                                              "m1": "full", "m2": "full"}
@@ -142,15 +146,15 @@ def test_cli_variant_source_uses_test_fold_and_full_model_images(tree):
 
 def test_cli_rejects_ambiguous_or_missing_synthesis(tree, capsys):
     root, _ = tree
-    synth_path(synth_dir=root / "syn", participant_id="p1", model="fold-1").parent.mkdir(
+    synthetic_pet_path(synth_dir=root / "syn" / "fold-1", participant_id="p1").parent.mkdir(
         parents=True, exist_ok=True)
-    _write(np.ones((12, 12, 12)), synth_path(synth_dir=root / "syn", participant_id="p1",
-                                             model="fold-1"))
+    _write(np.ones((12, 12, 12)),
+           synthetic_pet_path(synth_dir=root / "syn" / "fold-1", participant_id="p1"))
     args = ["features", "--cohort", str(root / "cohort.tsv"), "--preproc-dir",
             str(root / "pre"), "--atlas", str(root / "atlas.nii.gz"), "--out",
             str(root / "f.tsv")]
     assert main([*args, "--source", "v1", "--synth-dir", str(root / "syn")]) == 2
     assert "sub-p1" in capsys.readouterr().err
-    assert main([*args, "--source", "real", "--synth-dir", str(root / "syn")]) == 2
+    assert main([*args, "--source", "real_pet", "--synth-dir", str(root / "syn")]) == 2
     assert main([*args, "--source", "v1"]) == 2
     assert not (root / "f.tsv").exists()

@@ -65,8 +65,9 @@ def test_folds_cli_uses_paired_subjects_only(tmp_path):
                           "session": [""], "t1w": ["x"], "pet": [""]})
     pd.concat([cohort, extra]).to_csv(tmp_path / "cohort.tsv", sep="\t", index=False)
     out = tmp_path / "folds" / "folds.tsv"
-    assert main(["folds", "--cohort", str(tmp_path / "cohort.tsv"), "--n-folds", "5",
-                 "--val-fraction", "0.1", "--seed", "0", "--out", str(out)]) == 0
+    settings = '{"cv": {"n_folds": 5, "val_fraction": 0.1, "seed": 0}}'
+    assert main(["folds", "--settings", settings, "--cohort", str(tmp_path / "cohort.tsv"),
+                 "--out", str(out)]) == 0
     table = pd.read_csv(out, sep="\t")
     assert len(table) == 40 and "mo1" not in set(table["participant_id"])
     assert [c for c in table.columns if c.startswith("role_")] == [

@@ -11,9 +11,21 @@ import pytest
 
 from gla_model.cli import main
 from gla_model.features import feature_columns
+from gla_model.layout import (
+    model_folder,
+    preprocessed_path,
+    report_outputs,
+    synthetic_pet_path,
+)
 from gla_model.report import interpolation
 from gla_model.report.inputs import ReportInputError
-from gla_model.report.outputs import output_paths
+from gla_model.settings import (
+    SvmSettings,
+    as_mapping,
+    build_settings,
+    job_settings,
+    merge_config,
+)
 from tests.test_report_tables import classification_rows, image_scores
 
 GRID = 8
@@ -49,11 +61,10 @@ def _volumes(participant_id: str, diagnosis: str) -> dict[str, np.ndarray]:
 
 
 def _write_preprocessed(root, participant_id: str, diagnosis: str) -> None:
-    names = {"T1w": "desc-preproc_T1w", "pet": "desc-preproc_pet", "mask": "desc-brain_mask",
-             "GM": "label-GM_probseg", "WM": "label-WM_probseg", "CSF": "label-CSF_probseg"}
     for kind, volume in _volumes(participant_id, diagnosis).items():
-        _save(volume, root / f"sub-{participant_id}" /
-              f"sub-{participant_id}_space-MNI_{names[kind]}.nii.gz")
+        field = "t1w" if kind == "T1w" else kind
+        _save(volume, preprocessed_path(preproc_dir=root, participant_id=participant_id,
+                                        field=field))
 
 
 def _folds() -> pd.DataFrame:
@@ -63,7 +74,16 @@ def _folds() -> pd.DataFrame:
         folds[f"role_fold{k}"] = ["test" if f == k else ("val" if i == (2 * k + 2) % 10
                                                           else "train")
                                   for i, f in enumerate(folds["fold"])]
+    folds["role_full"] = ["val" if i == 0 else "train" for i in range(10)]
     return folds
+
+
+@pytest.fixture
+def settings_json(default_config) -> str:
+    """Every settings section, with this module's variants enabled."""
+    config = merge_config(base=default_config,
+                          override={"models": {"enabled": list(VARIANTS), "variants": VARIANTS}})
+    return job_settings(**as_mapping(build_settings(config=config)))
 
 
 @pytest.fixture
@@ -111,14 +131,14 @@ def tree(tmp_path):
         _write_preprocessed(root / "preprocess", participant_id, diagnosis)
         pet = _volumes(participant_id, diagnosis)["pet"]
         for variant in VARIANTS:
-            _save(pet * 0.9, root / "synthesize" / variant / f"fold-{fold}" /
-                  f"sub-{participant_id}_desc-synth_pet.nii.gz")
+            _save(pet * 0.9, synthetic_pet_path(
+                synth_dir=root / "synthesize" / variant / model_folder(fold),
+                participant_id=participant_id))
     return root
 
 
-def _arguments(root, out) -> list[str]:
-    return ["--variants-json", json.dumps(VARIANTS), "--out-dir", str(out),
-            "--config-json", json.dumps({"cv": {"n_folds": 5}}),
+def _arguments(root, out, settings: str) -> list[str]:
+    return ["--settings", settings, "--out-dir", str(out),
             "--image-quality-dir", str(root / "evaluate" / "image_quality"),
             "--metric-spec", str(root / "evaluate" / "metric_spec.json"),
             "--classify-dir", str(root / "classify"), "--qc", str(root / "preprocess" / "qc.tsv"),
@@ -133,11 +153,13 @@ def _written(out) -> set:
     return {path for path in out.rglob("*") if path.is_file()}
 
 
-def test_report_cli_tables_and_summary_write_exactly_the_declared_outputs(tree, tmp_path):
+def test_report_cli_tables_and_summary_write_exactly_the_declared_outputs(tree, tmp_path,
+                                                                          settings_json):
     out = tmp_path / "report"
-    assert main(["report", "--what", "tables", "summary", *_arguments(tree, out)]) == 0
+    assert main(["report", "--what", "tables", "summary",
+                 *_arguments(tree, out, settings_json)]) == 0
     expected = {path for part in ("tables", "summary")
-                for path in output_paths(out_dir=out, what=part, variants=VARIANTS)}
+                for path in report_outputs(report_dir=out, part=part, variants=VARIANTS)}
     assert _written(out) == expected
     assert out / "tables" / "ablation_architecture.md" in expected
     assert not (out / "tables" / "ablation_losses.tsv").exists()  # no variant in that group
@@ -149,27 +171,28 @@ def test_report_cli_tables_and_summary_write_exactly_the_declared_outputs(tree, 
 
 
 @pytest.mark.slow
-def test_report_cli_figures_write_exactly_the_declared_outputs(tree, tmp_path):
+def test_report_cli_figures_write_exactly_the_declared_outputs(tree, tmp_path, settings_json):
     out = tmp_path / "report"
-    assert main(["report", "--what", "figures", *_arguments(tree, out)]) == 0
-    expected = set(output_paths(out_dir=out, what="figures", variants=VARIANTS))
+    assert main(["report", "--what", "figures", *_arguments(tree, out, settings_json)]) == 0
+    expected = set(report_outputs(report_dir=out, part="figures", variants=VARIANTS))
     assert _written(out) == expected
     assert out / "figures" / "qualitative_architecture_CN.png" in expected
     assert all(path.read_bytes()[:4] == b"\x89PNG" for path in expected)
 
 
-def test_report_cli_names_missing_arguments(tree, tmp_path, capsys):
-    code = main(["report", "--what", "summary", "--variants-json", json.dumps(VARIANTS),
+def test_report_cli_names_missing_arguments(tree, tmp_path, capsys, settings_json):
+    code = main(["report", "--what", "summary", "--settings", settings_json,
                  "--out-dir", str(tmp_path)])
     assert code == 2
     assert "--what summary needs --image-quality-dir" in capsys.readouterr().err
 
 
 def test_report_cli_rejects_variants_without_group(tmp_path, capsys):
-    code = main(["report", "--what", "tables", "--variants-json", '{"x": {"label": "X"}}',
+    settings = json.dumps({"models": {"enabled": ["x"], "variants": {"x": {"label": "X"}}}})
+    code = main(["report", "--what", "tables", "--settings", settings,
                  "--out-dir", str(tmp_path)])
     assert code == 2
-    assert "lack a label or a group" in capsys.readouterr().err
+    assert "'models.variants.x.group': missing" in capsys.readouterr().err
 
 
 def test_interpolation_is_leakage_free_and_probabilities_follow_the_pet(tree):
@@ -198,8 +221,8 @@ def test_interpolation_is_leakage_free_and_probabilities_follow_the_pet(tree):
 
     result = interpolation.run_interpolation(
         preproc_dir=tree / "preprocess", atlas=tree / "atlas.nii.gz", folds=folds, fold=0,
-        features_real=features_real, svm_config={"C": [1.0], "gamma": ["scale"],
-                                                 "inner_folds": 2},
+        features_real=features_real,
+        svm_config=SvmSettings(C=(1.0,), gamma=("scale",), inner_folds=2),
         seed=0, steps=5, synthesize=synthesize)
     assert result.participants == {"CN": "s00", "AD": "s01"}  # fold 0's test subjects
     np.testing.assert_allclose(result.alphas, [0, 0.25, 0.5, 0.75, 1])

@@ -167,7 +167,7 @@ def test_markdown_table_escapes_pipes_and_format_p():
 
 def test_write_table_files(tmp_path):
     table = tables.qc_table(qc=pd.DataFrame({"participant_id": ["a"], "x": [1.0]}))
-    paths = tables.write_table_files(table=table, out_dir=tmp_path)
+    paths = tables.write_table_files(table=table, report_dir=tmp_path)
     assert [p.name for p in paths] == ["qc_summary.tsv", "qc_summary.md"]
     assert pd.read_csv(paths[0], sep="\t")["measure"].tolist() == ["x"]
-    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+    assert not list((tmp_path / "tables").glob(".*"))  # no temporary files left behind

@@ -1,4 +1,11 @@
-"""`gla-model resample-atlas`: the AAL atlas on the model grid (nearest neighbour)."""
+"""`gla-model resample-atlas`: the AAL atlas on the model grid (nearest neighbour).
+
+    gla-model resample-atlas --settings JSON --out-dseg PATH --out-labels PATH
+
+``--settings`` is ``job_settings(preprocessing__grid=..., preprocessing__atlas=...,
+preprocessing__atlas_labels=...)`` (:mod:`gla_model.settings`); a null atlas is the
+bundled AAL.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from gla_model import resources
 from gla_model.errors import ConfigError
 from gla_model.niftiio import write_image_atomic, write_text_atomic
 from gla_model.preprocess.spatial import resample
+from gla_model.settings import job_value, read_job_settings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -33,21 +41,26 @@ def labels_table(*, atlas: resources.AalAtlas) -> pd.DataFrame:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``gla-model resample-atlas``."""
-    parser.add_argument("--grid", type=int, required=True, help="model grid size (voxels/axis)")
+    parser.add_argument("--settings", required=True, metavar="JSON",
+                        help="preprocessing.grid, preprocessing.atlas and "
+                             "preprocessing.atlas_labels (job settings JSON or its file)")
     parser.add_argument("--out-dseg", required=True, help="output label image (.nii.gz)")
     parser.add_argument("--out-labels", required=True, help="output label table (.tsv)")
-    parser.add_argument("--atlas", help="atlas image in MNI space (default: bundled AAL)")
-    parser.add_argument("--atlas-labels", help="'index name' lines for --atlas")
 
 
 def run_command(args: argparse.Namespace) -> None:
     """Run ``gla-model resample-atlas``."""
-    if (args.atlas is None) != (args.atlas_labels is None):
-        raise ConfigError("give both --atlas and --atlas-labels, or neither (bundled AAL)")
-    atlas = resources.aal_atlas(path=args.atlas, labels_path=args.atlas_labels)
-    image = resample_atlas(size=args.grid, atlas=atlas)
+    payload = read_job_settings(args.settings)
+    grid = job_value(payload, "preprocessing.grid")
+    path = job_value(payload, "preprocessing.atlas")
+    labels_path = job_value(payload, "preprocessing.atlas_labels")
+    if (path is None) != (labels_path is None):
+        raise ConfigError("set both preprocessing.atlas and preprocessing.atlas_labels, or "
+                          "neither (the bundled AAL)")
+    atlas = resources.aal_atlas(path=path, labels_path=labels_path)
+    image = resample_atlas(size=grid, atlas=atlas)
     missing = sorted(set(atlas.labels) - set(np.unique(np.asarray(image.dataobj)).tolist()))
     if missing:
-        LOGGER.warning("atlas labels %s have no voxel on the %d^3 grid", missing, args.grid)
+        LOGGER.warning("atlas labels %s have no voxel on the %d^3 grid", missing, grid)
     write_image_atomic(image, args.out_dseg)
     write_text_atomic(labels_table(atlas=atlas).to_csv(sep="\t", index=False), args.out_labels)

@@ -5,129 +5,42 @@ whose matrix initializes the 12-dof one) -> ROBEX skull strip -> fslmaths intens
 normalization (divide by the 99.5th brain percentile, clip to [0, 1]) -> 12-dof FLIRT
 to MNI152 -> FAST (3 classes) in native space -> each image to the model grid by one
 ``flirt -applyxfm``. PET: 6-dof FLIRT to the T1w, then PET -> T1w -> MNI -> grid as one
-matrix composed with fslpy in world coordinates (FSL's scaled-voxel convention is
-left to fslpy).
+matrix composed with fslpy (:func:`gla_model.preprocess.fsl_steps.flirt_to_grid`).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import nibabel as nib
-import numpy as np
-from fsl.data.image import Image
-from fsl.transform.flirt import fromFlirt, toFlirt
 from nipype.algorithms.misc import Gunzip
 from nipype.interfaces import fsl, spm
-from nipype.interfaces.base import (
-    BaseInterfaceInputSpec,
-    File,
-    InputMultiObject,
-    SimpleInterface,
-    TraitedSpec,
-    traits,
-)
 from nipype.interfaces.robex.preprocess import RobexSegment
 from nipype.interfaces.utility import IdentityInterface, Merge
 from nipype.pipeline.engine import Node, Workflow
 
-from gla_model import resources
-from gla_model.errors import ToolMissingError
+from gla_model.preprocess.fsl_steps import fsl_template
+from gla_model.preprocess.interfaces.fsl import FlirtToGrid, GridReference
+from gla_model.preprocess.outputs import SPATIAL_FIELDS
+from gla_model.preprocess.tools import matlab_command
+from gla_model.settings import FslSettings, PreprocessingSettings
 
-FSL_TEMPLATE = "data/standard/MNI152_T1_1mm_brain.nii.gz"
+#: Percentile of brain intensities that maps to 1.0 in the normalized T1w.
 NORMALIZATION_PERCENTILE = 99.5
-FAST_CLASSES = ("csf", "gm", "wm")  # FAST's pve_0, pve_1, pve_2 for a T1w
 
 
-def flirt_to_grid(*, chain: list[tuple[str, str, str]], grid: str) -> np.ndarray:
-    """The FLIRT matrix from ``chain[0]``'s source image to the ``grid`` image.
-
-    Args:
-        chain: (FLIRT matrix file, source image, reference image) per step, in order
-            (e.g. PET -> T1w, then T1w -> MNI).
-        grid: the output grid image (the ``-ref`` of ``flirt -applyxfm``).
-    """
-    world = np.eye(4)
-    for matrix, source, reference in chain:
-        step = fromFlirt(np.loadtxt(matrix), Image(source),
-                         Image(reference), from_="world", to="world")
-        world = step @ world
-    return toFlirt(world, Image(chain[0][1]), Image(grid),
-                   from_="world", to="world")
-
-
-def fsl_template(*, template: str | None) -> str:
-    """``template`` or FSL's MNI152_T1_1mm_brain (needs FSLDIR)."""
-    if template:
-        return template
-    fsldir = os.environ.get("FSLDIR")
-    if not fsldir or not Path(fsldir, FSL_TEMPLATE).is_file():
-        raise ToolMissingError(
-            f"FSLDIR is not set or lacks {FSL_TEMPLATE}; install FSL, give --template, or set "
-            "`preprocessing.backend: ants` in config.yaml.")
-    return str(Path(fsldir, FSL_TEMPLATE))
-
-
-class _GridRefInputSpec(BaseInterfaceInputSpec):
-    grid = traits.Int(mandatory=True)
-
-
-class _FileOutputSpec(TraitedSpec):
-    out_file = File(exists=True)
-
-
-class GridReference(SimpleInterface):
-    """An empty image on the model grid (the reference of ``flirt -applyxfm``)."""
-
-    input_spec = _GridRefInputSpec
-    output_spec = _FileOutputSpec
-
-    def _run_interface(self, runtime):
-        shape, affine = resources.model_grid(size=self.inputs.grid)
-        path = str(Path(os.getcwd()) / "grid.nii.gz")
-        nib.save(nib.Nifti1Image(np.zeros(shape, dtype=np.float32), affine), path)
-        self._results["out_file"] = path
-        return runtime
-
-
-class _FlirtGridInputSpec(BaseInterfaceInputSpec):
-    matrices = InputMultiObject(File(exists=True), mandatory=True, desc="FLIRT matrices")
-    sources = InputMultiObject(File(exists=True), mandatory=True)
-    references = InputMultiObject(File(exists=True), mandatory=True)
-    grid = File(exists=True, mandatory=True)
-
-
-class FlirtToGrid(SimpleInterface):
-    """Compose FLIRT matrices into one matrix onto the grid (see :func:`flirt_to_grid`)."""
-
-    input_spec = _FlirtGridInputSpec
-    output_spec = _FileOutputSpec
-
-    def _run_interface(self, runtime):
-        chain = list(zip(self.inputs.matrices, self.inputs.sources, self.inputs.references,
-                         strict=True))
-        path = str(Path(os.getcwd()) / "to_grid.mat")
-        np.savetxt(path, flirt_to_grid(chain=chain, grid=self.inputs.grid))
-        self._results["out_file"] = path
-        return runtime
-
-
-def init_fsl_spatial_wf(*, has_pet: bool, grid: int, template: str | None = None,
-                        acpc: str = "flirt", spm_mode: str = "matlab",
-                        spm_path: str | None = None, matlab_cmd: str = "matlab",
-                        name: str = "fsl_spatial_wf") -> Workflow:
-    """The paper's FSL/ROBEX/SPM12 chain with the same outputnode as the ants backend.
+def init_fsl_wf(*, has_pet: bool, settings: PreprocessingSettings,
+                name: str = "fsl_spatial_wf") -> Workflow:
+    """The paper's FSL/ROBEX/SPM12 chain: ``inputnode`` (t1w, pet) -> ``outputnode``
+    (SPATIAL_FIELDS), the same fields as :func:`gla_model.preprocess.ants.init_ants_wf`.
 
     Args:
-        acpc: ``"spm"`` (SPM12 Coregister to the template, estimate only) or ``"flirt"``
-            (6-dof FLIRT, a documented substitute).
-        spm_mode: ``"matlab"`` (``matlab_cmd`` with SPM12 at ``spm_path``) or
-            ``"standalone"`` (``spm_path`` = run_spm12.sh, ``matlab_cmd`` = the MCR folder).
+        has_pet: whether ``inputnode.pet`` is given (paired subject).
+        settings: ``grid``, ``template`` (default: ``$FSLDIR``'s MNI152_T1_1mm_brain)
+            and ``fsl``: ``acpc`` is ``"spm"`` (SPM12 Coregister to the template,
+            estimate only) or ``"flirt"`` (6-dof FLIRT, a documented substitute);
+            ``spm_mode``, ``spm_path`` and ``matlab`` say how SPM12 runs (see
+            :func:`configure_spm`).
     """
-    from gla_model.preprocess.workflow import SPATIAL_FIELDS
-
-    reference = fsl_template(template=template)
+    grid, acpc = settings.grid, settings.fsl.acpc
+    reference = fsl_template(template=settings.template)
     workflow = Workflow(name=name)
     inputnode = Node(IdentityInterface(fields=["t1w", "pet"]), name="inputnode")
     outputnode = Node(IdentityInterface(fields=list(SPATIAL_FIELDS)), name="outputnode")
@@ -135,7 +48,7 @@ def init_fsl_spatial_wf(*, has_pet: bool, grid: int, template: str | None = None
     flirt = Node(fsl.FLIRT(dof=12, reference=reference, out_matrix_file="t1w_to_mni.mat"),
                  name="flirt_to_mni")
     if acpc == "spm":
-        _configure_spm(spm_mode=spm_mode, spm_path=spm_path, matlab_cmd=matlab_cmd)
+        configure_spm(settings=settings.fsl)
         acpc_node = Node(spm.Coregister(jobtype="estimate"), name="spm_acpc")
         if reference.endswith(".gz"):  # SPM reads uncompressed NIfTI only
             gunzip = Node(Gunzip(in_file=reference), name="gunzip_template")
@@ -151,7 +64,7 @@ def init_fsl_spatial_wf(*, has_pet: bool, grid: int, template: str | None = None
                           (inputnode, robex, [("t1w", "in_file")]),
                           (acpc_node, flirt, [("out_matrix_file", "in_matrix_file")])])
     else:
-        raise ValueError(f"acpc must be 'spm' or 'flirt', got {acpc!r}")
+        raise ValueError(f"preprocessing.fsl.acpc must be 'spm' or 'flirt', got {acpc!r}")
     stats = Node(fsl.ImageStats(op_string=f"-k %s -P {NORMALIZATION_PERCENTILE}"),
                  name="brain_percentile")
     divide = Node(fsl.BinaryMaths(operation="div"), name="normalize_divide")
@@ -210,8 +123,11 @@ def init_fsl_spatial_wf(*, has_pet: bool, grid: int, template: str | None = None
     return workflow
 
 
-def _configure_spm(*, spm_mode: str, spm_path: str | None, matlab_cmd: str) -> None:
-    """Point nipype's SPM interfaces at MATLAB + SPM12 or at the standalone SPM12."""
+def configure_spm(*, settings: FslSettings) -> None:
+    """Point nipype's SPM interfaces at MATLAB + SPM12 (``spm_mode: matlab``) or at the
+    standalone SPM12 (``spm_path`` = run_spm12.sh, ``matlab`` = the MCR folder)."""
+    spm_mode, spm_path = settings.spm_mode, settings.spm_path
+    matlab_cmd = matlab_command(settings=settings)
     if spm_mode == "standalone":
         spm.SPMCommand.set_mlab_paths(matlab_cmd=f"{spm_path} {matlab_cmd} script",
                                       use_mcr=True)
@@ -219,7 +135,8 @@ def _configure_spm(*, spm_mode: str, spm_path: str | None, matlab_cmd: str) -> N
         spm.SPMCommand.set_mlab_paths(matlab_cmd=matlab_cmd,
                                       paths=spm_path, use_mcr=False)
     else:
-        raise ValueError(f"spm_mode must be 'matlab' or 'standalone', got {spm_mode!r}")
+        raise ValueError(f"preprocessing.fsl.spm_mode must be 'matlab' or 'standalone', "
+                         f"got {spm_mode!r}")
 
 
 def _pve_csf(files):

@@ -1,45 +1,51 @@
 """`gla-model check-tools`: are the external tools of a preprocessing backend installed?
 
 Cheap on purpose (the Snakefile calls :func:`check_tools` at workflow start): it
-looks binaries up on ``PATH`` and reads version files; it starts no program.
+looks binaries up on ``PATH`` and reads version files; it starts no program. Light on
+purpose too: no nipype, no ANTs import.
+
+Every message names the config keys as they are written in ``config.yaml``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 from importlib import metadata
 from pathlib import Path
 
 from gla_model.errors import ConfigError, ToolMissingError
+from gla_model.settings import FslSettings, PreprocessingSettings, build_settings, load_config
 
-BACKENDS = ("ants", "fsl")
-ACPC_METHODS = ("spm", "flirt")
-SPM_MODES = ("matlab", "standalone")
 FSL_BINARIES = ("flirt", "fast", "fslmaths", "fslstats")
 ROBEX_BINARY = "runROBEX.sh"
+#: The MATLAB command when ``preprocessing.fsl.matlab`` is null (looked up on PATH).
+MATLAB = "matlab"
 SWITCH_HINT = ("or set `preprocessing.backend: ants` in config.yaml to use the embedded "
                "ANTs backend")
 
 
-def check_tools(*, backend: str, acpc: str = "flirt", spm_mode: str = "matlab",
-                spm_path: str | None = None, matlab_cmd: str = "matlab") -> dict[str, str]:
-    """Versions of every tool ``backend`` needs, or ToolMissingError naming each missing one.
+def matlab_command(*, settings: FslSettings) -> str:
+    """``preprocessing.fsl.matlab``: the MATLAB executable (matlab mode) or the MCR folder
+    (standalone mode); ``matlab`` when it is null."""
+    return settings.matlab or MATLAB
 
-    Args:
-        backend: ``"ants"`` or ``"fsl"``.
-        acpc: fsl backend only: AC-PC step by ``"spm"`` (SPM12) or ``"flirt"`` (6-dof FLIRT).
-        spm_mode: ``"matlab"`` (SPM12 in MATLAB) or ``"standalone"`` (compiled SPM12 + MCR).
-        spm_path: the SPM12 folder (matlab mode) or the standalone ``run_spm12.sh`` (standalone).
-        matlab_cmd: the MATLAB executable (matlab mode) or the MCR folder (standalone).
+
+def check_tools(*, settings: PreprocessingSettings) -> dict[str, str]:
+    """Versions of every tool the backend of ``settings`` needs, or ToolMissingError
+    naming each missing one and how to install it or choose the ants backend.
+
+    The fsl backend reads ``settings.fsl``: ``acpc`` (SPM12 is needed when it is ``spm``),
+    ``spm_mode``, ``spm_path`` (the SPM12 folder in matlab mode, ``run_spm12.sh`` in
+    standalone mode) and ``matlab`` (see :func:`matlab_command`).
     """
-    if backend not in BACKENDS:
-        raise ConfigError(f"preprocessing.backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "ants":
+    _check_choice(settings, "backend", key="preprocessing.backend")
+    if settings.backend == "ants":
         return {"antspyx": metadata.version("antspyx"), "nipype": metadata.version("nipype")}
-    if acpc not in ACPC_METHODS:
-        raise ConfigError(f"preprocessing.acpc must be one of {ACPC_METHODS}, got {acpc!r}")
+    fsl = settings.fsl
+    _check_choice(fsl, "acpc", key="preprocessing.fsl.acpc")
     found, missing = {"nipype": metadata.version("nipype"), "fslpy": metadata.version("fslpy")}, []
     fsl_version = _fsl_version()
     for binary in FSL_BINARIES:
@@ -51,9 +57,8 @@ def check_tools(*, backend: str, acpc: str = "flirt", spm_mode: str = "matlab",
         found["ROBEX"] = "found"
     else:
         missing.append(f"{ROBEX_BINARY} (ROBEX: install it and put its folder on PATH)")
-    if acpc == "spm":
-        found.update(_check_spm(spm_mode=spm_mode, spm_path=spm_path, matlab_cmd=matlab_cmd,
-                                missing=missing))
+    if fsl.acpc == "spm":
+        found.update(_check_spm(settings=fsl, missing=missing))
     if missing:
         raise ToolMissingError(
             "the fsl preprocessing backend needs tools that are not installed:\n  "
@@ -61,19 +66,27 @@ def check_tools(*, backend: str, acpc: str = "flirt", spm_mode: str = "matlab",
     return found
 
 
-def _check_spm(*, spm_mode: str, spm_path: str | None, matlab_cmd: str,
-               missing: list[str]) -> dict[str, str]:
-    if spm_mode not in SPM_MODES:
-        raise ConfigError(f"preprocessing.spm_mode must be one of {SPM_MODES}, got {spm_mode!r}")
-    hint = ("set preprocessing.spm_path, or `preprocessing.acpc: flirt` to replace the SPM12 "
-            "AC-PC step by a 6-dof FLIRT")
+def _check_choice(settings: object, name: str, *, key: str) -> None:
+    """ConfigError unless ``settings.<name>`` is one of its field's choices (for settings
+    made without :func:`gla_model.settings.build_settings`)."""
+    field = next(f for f in dataclasses.fields(settings) if f.name == name)
+    choices, value = field.metadata["choices"], getattr(settings, name)
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
+
+
+def _check_spm(*, settings: FslSettings, missing: list[str]) -> dict[str, str]:
+    _check_choice(settings, "spm_mode", key="preprocessing.fsl.spm_mode")
+    spm_path, matlab_cmd = settings.spm_path, matlab_command(settings=settings)
+    hint = ("set preprocessing.fsl.spm_path, or `preprocessing.fsl.acpc: flirt` to replace "
+            "the SPM12 AC-PC step by a 6-dof FLIRT")
     found = {}
-    if spm_mode == "matlab":
+    if settings.spm_mode == "matlab":
         if shutil.which(matlab_cmd):
             found["matlab"] = "found"
         else:
             missing.append(f"{matlab_cmd} (MATLAB for SPM12: put it on PATH or set "
-                           "preprocessing.matlab_cmd)")
+                           "preprocessing.fsl.matlab)")
         if spm_path and (Path(spm_path) / "spm.m").is_file():
             found["spm12"] = _spm_version(Path(spm_path))
         else:
@@ -83,10 +96,11 @@ def _check_spm(*, spm_mode: str, spm_path: str | None, matlab_cmd: str,
             found["spm12-standalone"] = "found"
         else:
             missing.append(f"SPM12 standalone script (run_spm12.sh) at {spm_path!r} ({hint})")
-        if Path(matlab_cmd).is_dir():
+        if settings.matlab and Path(matlab_cmd).is_dir():
             found["mcr"] = matlab_cmd
         else:
-            missing.append(f"MATLAB Runtime folder {matlab_cmd!r} (set preprocessing.matlab_cmd)")
+            missing.append(f"MATLAB Runtime folder {settings.matlab!r} (set "
+                           "preprocessing.fsl.matlab to the MCR folder)")
     return found
 
 
@@ -109,23 +123,16 @@ def _spm_version(folder: Path) -> str:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``gla-model check-tools``."""
-    parser.add_argument("--backend", choices=BACKENDS, default="ants")
-    add_fsl_arguments(parser)
-
-
-def add_fsl_arguments(parser: argparse.ArgumentParser) -> None:
-    """The fsl backend's options (shared with ``gla-model preprocess``)."""
-    parser.add_argument("--acpc", choices=ACPC_METHODS, default="flirt",
-                        help="fsl backend: AC-PC by SPM12 or by 6-dof FLIRT (default)")
-    parser.add_argument("--spm-mode", choices=SPM_MODES, default="matlab")
-    parser.add_argument("--spm-path", help="SPM12 folder (matlab) or run_spm12.sh (standalone)")
-    parser.add_argument("--matlab-cmd", default="matlab",
-                        help="MATLAB executable (matlab mode) or MCR folder (standalone mode)")
+    parser.add_argument("--config", nargs="+", required=True, type=Path, metavar="FILE",
+                        help="config YAML files, later ones overriding earlier ones "
+                             "(e.g. config.yaml)")
 
 
 def run_command(args: argparse.Namespace) -> None:
     """Run ``gla-model check-tools``: print one ``tool<TAB>version`` line per tool."""
-    versions = check_tools(backend=args.backend, acpc=args.acpc, spm_mode=args.spm_mode,
-                           spm_path=args.spm_path, matlab_cmd=args.matlab_cmd)
-    for tool, version in versions.items():
+    missing = [str(path) for path in args.config if not path.is_file()]
+    if missing:
+        raise ConfigError(f"--config: no such file {missing}")
+    settings = build_settings(config=load_config(paths=args.config))
+    for tool, version in check_tools(settings=settings.preprocessing).items():
         print(f"{tool}\t{version}")

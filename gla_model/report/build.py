@@ -21,7 +21,6 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from gla_model import layout
@@ -117,7 +116,8 @@ def write_interpolation(*, args: argparse.Namespace, payload: Mapping) -> list[P
         preproc_dir=args.preproc_dir, atlas=args.atlas, folds=read_folds(args.folds),
         fold=report.interpolation_fold, features_real=read_features(args.features_real),
         svm_config=classification.svm, seed=classification.seeds[0],
-        steps=report.interpolation_steps, synthesize=_synthesizer(checkpoint=args.checkpoint))
+        steps=report.interpolation_steps,
+        synthesize=_synthesizer(checkpoint=args.checkpoint, payload=payload))
     voxel_size = _voxel_size(layout.preprocessed_path(
         preproc_dir=args.preproc_dir, participant_id=result.participants["CN"], field="pet"))
     figure = figures.interpolation_figure(
@@ -244,18 +244,10 @@ def _voxel_size(path: Path) -> tuple[float, float, float]:
     return tuple(float(z) for z in load_image(path, role="PET").header.get_zooms()[:3])
 
 
-def _synthesizer(*, checkpoint: Path):
-    """``mri -> pet`` with the generator of ``checkpoint`` (CPU, no grad)."""
-    import torch
+def _synthesizer(*, checkpoint: Path, payload: Mapping):
+    """``mri -> pet`` with the generator of ``checkpoint``, through the synthesis code path
+    (checkpoint and grid checks, eval mode, the runtime of ``training.device`` and
+    ``training.precision`` in ``payload``)."""
+    from gla_model.synthesize import load_synthesizer, runtime_settings
 
-    from gla_model.checkpoint import load_model
-
-    bundle, _ = load_model(checkpoint)
-
-    def synthesize(mri: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            tensor = torch.from_numpy(np.asarray(mri, dtype=np.float32))[None, None]
-            return bundle.generator(tensor)[0, 0].numpy()
-
-    return synthesize
-
+    return load_synthesizer(checkpoint=checkpoint, threads=None, **runtime_settings(payload))

@@ -10,20 +10,21 @@ maps are interpolated with the MRI, so ROI features follow ``gla_model.features`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from gla_model import classify, features
 from gla_model import folds as folds_module
-from gla_model.evaluate.layout import TISSUES, preproc_path
+from gla_model.layout import preprocessed_path
 from gla_model.niftiio import load_image
 from gla_model.report.inputs import ReportInputError
 from gla_model.resources import AAL_REGION_COUNT
+from gla_model.settings import SvmSettings
+from gla_model.vocabulary import TISSUES
 
 
 @dataclass(frozen=True)
@@ -67,18 +68,19 @@ def endpoint_subjects(*, folds: pd.DataFrame, fold: int) -> dict[str, str]:
                                & (folds["diagnosis"] == diagnosis), "participant_id"])
         if not ids:
             raise ReportInputError(f"fold {fold} has no {diagnosis} test subject to interpolate "
-                                   "from; choose another --interpolation-fold.")
+                                   "from; choose another report.interpolation_fold.")
         chosen[diagnosis] = ids[0]
     return chosen
 
 
 def load_volumes(*, preproc_dir: Path, participant_id: str, with_pet: bool) -> Volumes:
     """A subject's preprocessed T1w, tissue maps, brain mask and (optionally) real PET."""
-    def read(kind: str) -> np.ndarray:
-        path = preproc_path(preproc_dir=preproc_dir, participant_id=participant_id, kind=kind)
-        return load_image(path, role=f"{kind} of sub-{participant_id}").get_fdata()
+    def read(field: str) -> np.ndarray:
+        path = preprocessed_path(preproc_dir=preproc_dir, participant_id=participant_id,
+                                 field=field)
+        return load_image(path, role=f"{field} of sub-{participant_id}").get_fdata()
 
-    return Volumes(mri=read("T1w"), probsegs={t: read(t) for t in TISSUES}, mask=read("mask"),
+    return Volumes(mri=read("t1w"), probsegs={t: read(t) for t in TISSUES}, mask=read("mask"),
                    pet=read("pet") if with_pet else None)
 
 
@@ -99,7 +101,7 @@ def roi_features(*, volumes: Volumes, pet: np.ndarray, labels: np.ndarray) -> np
 
 
 def fit_classifier(*, features_real: pd.DataFrame, participant_ids: list[str],
-                   svm_config: Mapping[str, Any], seed: int):
+                   svm_config: SvmSettings, seed: int):
     """RBF-SVM with Platt scaling on the real-PET MRI+PET features of ``participant_ids``."""
     table = features_real.set_index("participant_id").loc[participant_ids]
     X = table.loc[:, features.feature_columns()].to_numpy(dtype=np.float64)
@@ -111,13 +113,14 @@ def fit_classifier(*, features_real: pd.DataFrame, participant_ids: list[str],
 
 
 def run_interpolation(*, preproc_dir: Path, atlas: Path, folds: pd.DataFrame, fold: int,
-                      features_real: pd.DataFrame, svm_config: Mapping[str, Any], seed: int,
+                      features_real: pd.DataFrame, svm_config: SvmSettings, seed: int,
                       steps: int, synthesize: Callable[[np.ndarray], np.ndarray]
                       ) -> Interpolation:
     """Interpolate ``steps`` MRIs (alpha 0..1) between the fold's CN and AD endpoints.
 
     Args:
-        synthesize: the fold's generator, mapping a preprocessed T1w array to a PET array.
+        synthesize: the fold's generator, mapping a preprocessed T1w array to a PET array
+            (:func:`gla_model.synthesize.load_synthesizer`).
     """
     if steps < 2:
         raise ReportInputError(f"interpolation needs at least 2 steps, got {steps}.")

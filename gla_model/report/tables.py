@@ -87,7 +87,7 @@ def baseline_check(*, scores: pd.DataFrame) -> pd.DataFrame:
     MAE *and* higher mean SSIM than the baseline; NaN for the baseline itself)."""
     if BASELINE not in set(scores["variant"]):
         raise ReportInputError(f"the image-quality results lack the {BASELINE} baseline; "
-                               "enable evaluation.mean_train_pet_baseline and rerun.")
+                               f"score it with `gla-model evaluate --variant {BASELINE}`.")
     means = scores.groupby("variant", sort=False)[["mae", "ssim"]].mean()
     baseline = means.loc[BASELINE]
     beats = ((means["mae"] < baseline["mae"]) & (means["ssim"] > baseline["ssim"])).astype(object)

@@ -20,16 +20,21 @@ from gla_model.errors import ConfigError, InputImageError
 from gla_model.folds import fold_subjects, read_folds
 from gla_model.layout import training_state
 from gla_model.nets import validate_grid
-from gla_model.settings import LossWeights, ModelSpec, TrainingSettings, job_value, read_job_settings
+from gla_model.settings import (
+    RESOURCE_KEYS,
+    LossWeights,
+    ModelSpec,
+    TrainingSettings,
+    job_value,
+    read_job_settings,
+)
 from gla_model.train.loop import TrainingJob, run_training
 from gla_model.train.volumes import load_volume, subject_files
 
-#: ``training`` keys that the rule passes as their own arguments, not in ``--settings``.
-RESOURCE_KEYS = ("threads",)
-
 
 def settings_keys() -> dict[str, list[str]]:
-    """The keys ``--settings`` takes, by section, from the settings fields themselves."""
+    """The keys ``--settings`` takes, by section, from the settings fields themselves
+    (the job resources, ``threads``, come as their own arguments)."""
     spec = [f.name for f in dataclasses.fields(ModelSpec) if f.name != "losses"]
     spec += [f"losses.{f.name}" for f in dataclasses.fields(LossWeights)]
     training = [f.name for f in dataclasses.fields(TrainingSettings)
@@ -66,8 +71,7 @@ def build_job(args: argparse.Namespace) -> TrainingJob:
     spec = job_value(payload, f"models.variants.{args.variant}", as_type=ModelSpec)
     training = job_value(payload, "training", threads=args.threads)
     state = training_state(checkpoint=args.checkpoint)
-    clashes = {args.history, state} & {args.checkpoint} or {args.history} & {state}
-    if clashes:
+    if len({path.resolve() for path in (args.checkpoint, args.history, state)}) < 3:
         raise ConfigError(f"--checkpoint {args.checkpoint}, --history {args.history} and the "
                           f"training state {state} must be three different files")
     subjects = fold_subjects(folds=read_folds(args.folds), fold=args.fold)
