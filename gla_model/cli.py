@@ -15,6 +15,7 @@ import sys
 from gla_model.errors import GlaModelError
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "config-schema": ("gla_model.settings.command", "write the JSON schema of config.yaml"),
     "demo-cohort": ("gla_model.demo_cohort.command", "write the built-in simulated BIDS cohort"),
     "cohort": ("gla_model.cohort.command", "discover a BIDS cohort and write its subject table"),
     "check-tools": ("gla_model.preprocess.tools", "check the external tools of a backend"),

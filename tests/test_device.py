@@ -9,6 +9,7 @@ from torch import nn
 from gla_model.device import SMALL_INPUT_VOXELS, Runtime, resolve_runtime
 from gla_model.errors import ConfigError
 from gla_model.nets import build_model
+from gla_model.settings import LossWeights, ModelSpec
 
 CPU_BF16 = Runtime(device=torch.device("cpu"), precision="bf16", channels_last=True)
 CPU_FP32 = Runtime(device=torch.device("cpu"), precision="fp32", channels_last=True)
@@ -54,8 +55,8 @@ def test_fp32_runtime_leaves_convolutions_alone():
 
 def test_every_small_convolution_of_the_unet_runs_in_fp32():
     """The U-Net's 4^3 and 2^3 levels at a 32^3 grid, where the NaN gradients came from."""
-    bundle = CPU_BF16.prepare(build_model(spec={"arch": "unet3d", "width": 0.125,
-                                                "losses": {"l1": 1.0}}, grid=32))
+    spec = ModelSpec(arch="unet3d", width=0.125, losses=LossWeights(l1=1.0))
+    bundle = CPU_BF16.prepare(build_model(spec=spec, grid=32))
     seen = []
     for layer in bundle.generator.modules():
         if isinstance(layer, nn.modules.conv._ConvNd):
@@ -69,8 +70,10 @@ def test_every_small_convolution_of_the_unet_runs_in_fp32():
     assert large and all(dtype is torch.bfloat16 for dtype in large)
 
 
-@pytest.mark.parametrize(("device", "precision"), [("tpu", "auto"), ("cpu", "int8"),
-                                                   ("cpu", "fp16")])
-def test_bad_runtime_settings_raise(device, precision):
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize(("device", "precision", "match"), [
+    ("tpu", "auto", "device must be one of"), ("cpu", "int8", "precision must be one of"),
+    ("cpu", "fp16", "fp16 needs a CUDA GPU"),
+])
+def test_bad_runtime_settings_raise(device, precision, match):
+    with pytest.raises(ConfigError, match=match):
         resolve_runtime(device=device, precision=precision)

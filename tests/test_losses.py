@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from gla_model.losses import (
-    LossWeights,
     RoiLoss,
     adversarial_loss,
     l1_loss,
@@ -16,6 +15,7 @@ from gla_model.losses import (
     ssim_loss,
     weighted_sum,
 )
+from gla_model.settings import LossWeights
 
 
 @pytest.mark.parametrize("loss", [l1_loss, ssim_loss, ms_ssim_loss])
@@ -55,18 +55,18 @@ def test_roi_loss_matches_numpy_reference():
 
 
 def test_roi_loss_rejects_bad_atlas():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"labels 0\.\.116"):
         RoiLoss(atlas=np.full((4, 4, 4), 200), n_regions=116)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no labelled voxel"):
         RoiLoss(atlas=np.zeros((4, 4, 4), dtype=int), n_regions=116)
 
 
 def test_weighted_sum_uses_only_active_terms():
-    weights = LossWeights.from_dict({"l1": 2.0, "ms_ssim": 0.5})
+    weights = LossWeights(l1=2.0, ms_ssim=0.5)
     x, y = torch.rand(1, 1, 32, 32, 32), torch.rand(1, 1, 32, 32, 32)
     terms = reconstruction_terms(x, y, weights=weights, roi=None)
     assert set(terms) == {"l1", "ms_ssim"}
     total = weighted_sum(terms, weights=weights)
     assert float(total) == pytest.approx(2 * float(terms["l1"]) + 0.5 * float(terms["ms_ssim"]))
     with pytest.raises(ValueError, match="atlas"):
-        reconstruction_terms(x, y, weights=LossWeights.from_dict({"roi": 1.0}), roi=None)
+        reconstruction_terms(x, y, weights=LossWeights(roi=1.0), roi=None)

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from gla_model import vocabulary
 from gla_model.errors import ConfigError
-from gla_model.nets import Discriminator, GlaGenerator, UNet3d, build_model, patch_layout
+from gla_model.nets import (
+    GENERATOR_PATHS,
+    Discriminator,
+    GlaGenerator,
+    UNet3d,
+    build_model,
+    patch_layout,
+)
+from gla_model.settings import ModelSpec, job_value
 
 LOSSES = {"l1": 1.0}
+KEY = "models.variants.test"
+
+
+def spec_of(values: dict) -> ModelSpec:
+    """A model spec from config-style values, checked as ``--settings`` is."""
+    return job_value({KEY: values}, KEY, as_type=ModelSpec)
 
 
 @pytest.mark.parametrize(("arch", "k", "grid", "width"), [
@@ -18,8 +35,8 @@ LOSSES = {"l1": 1.0}
     ("unet3d", 1, 32, 0.125), ("unet3d", 1, 64, 0.125),
 ])
 def test_generator_shapes(arch, k, grid, width):
-    bundle = build_model(spec={"arch": arch, "k_patches": k, "width": width,
-                               "losses": LOSSES}, grid=grid)
+    bundle = build_model(spec=spec_of({"arch": arch, "k_patches": k, "width": width,
+                                       "losses": LOSSES}), grid=grid)
     with torch.no_grad():
         out = bundle.generator(torch.rand(2, 1, grid, grid, grid))
     assert out.shape == (2, 1, grid, grid, grid)
@@ -33,11 +50,12 @@ def test_discriminator_shapes(grid, logits):
 
 
 def test_gan_and_cyclegan_bundles():
-    gan = build_model(spec={"arch": "gan", "width": 0.0625,
-                            "losses": {"l1": 1, "ssim": 1, "adv": 1}}, grid=32)
+    gan = build_model(spec=spec_of({"arch": "gan", "width": 0.0625,
+                                    "losses": {"l1": 1, "ssim": 1, "adv": 1}}), grid=32)
     assert gan.discriminator is not None and gan.inverse is None
-    cyc = build_model(spec={"arch": "cyclegan", "width": 0.0625,
-                            "losses": {"l1": 1, "adv": 1, "cycle": 10, "identity": 5}}, grid=32)
+    cyc = build_model(spec=spec_of({"arch": "cyclegan", "width": 0.0625,
+                                    "losses": {"l1": 1, "adv": 1, "cycle": 10, "identity": 5}}),
+                      grid=32)
     assert len(cyc.generators()) == 2 and len(cyc.discriminators()) == 2
     assert cyc.discriminator(torch.rand(1, 1, 32, 32, 32)).shape == (1, 1, 1, 1, 1)
 
@@ -63,48 +81,57 @@ def test_width_scales_parameters():
     assert 3.5 < large / small < 4.1
 
 
-@pytest.mark.parametrize("build", [
-    lambda: GlaGenerator(k_patches=3), lambda: GlaGenerator(k_patches=2, width=0),
-    lambda: GlaGenerator(k_patches=2, path="middle"), lambda: UNet3d(width=-1.0),
-    lambda: Discriminator(in_channels=0), lambda: Discriminator(in_channels=1, width=True),
+@pytest.mark.parametrize(("build", "match"), [
+    (lambda: GlaGenerator(k_patches=3), "k_patches must be one of"),
+    (lambda: GlaGenerator(k_patches=2, width=0), "positive number, got 0"),
+    (lambda: GlaGenerator(k_patches=2, path="middle"), "path must be one of"),
+    (lambda: UNet3d(width=-1.0), "positive number, got -1.0"),
+    (lambda: Discriminator(in_channels=0), "in_channels must be >= 1"),
+    (lambda: Discriminator(in_channels=1, width=True), "positive number, got True"),
 ])
-def test_bad_hyperparameters_raise(build):
-    with pytest.raises(ValueError):
+def test_bad_hyperparameters_raise(build, match):
+    with pytest.raises(ValueError, match=match):
         build()
 
 
+W = 0.125
+
+
 @pytest.mark.parametrize(("spec", "grid", "match"), [
-    ({"arch": "vae", "losses": LOSSES}, 32, "arch"),
-    ({"arch": "glagan", "losses": LOSSES}, 32, "k_patches"),
-    ({"arch": "glagan", "k_patches": 4, "losses": LOSSES}, 40, "grid"),
-    ({"arch": "gan", "losses": LOSSES}, 32, "adversarial by definition"),
-    ({"arch": "cyclegan", "losses": {"l1": 1.0, "cycle": 10.0}}, 32, "adversarial by definition"),
-    ({"arch": "unet3d", "losses": {"l1": 1, "cycle": 1}}, 32, "cycle"),
-    ({"arch": "unet3d", "losses": {"l2": 1}}, 32, "unknown loss"),
-    ({"arch": "unet3d", "losses": {"l1": -1}}, 32, ">= 0"),
-    ({"arch": "unet3d", "losses": LOSSES, "depth": 3}, 32, "unknown variant"),
+    ({"arch": "vae", "width": W, "losses": LOSSES}, 32, "arch"),
+    ({"arch": "glagan", "width": W, "losses": LOSSES}, 32, "k_patches"),
+    ({"arch": "glagan", "k_patches": 4, "width": W, "losses": LOSSES}, 40, "grid"),
+    ({"arch": "gan", "width": W, "losses": LOSSES}, 32, "adversarial by definition"),
+    ({"arch": "cyclegan", "width": W, "losses": {"l1": 1.0, "cycle": 10.0}}, 32,
+     "adversarial by definition"),
+    ({"arch": "unet3d", "width": W, "losses": {"l1": 1, "cycle": 1}}, 32, "cycle"),
+    ({"arch": "unet3d", "width": W, "losses": {"l2": 1}}, 32,
+     r"losses': unknown keys \['l2'\]"),
+    ({"arch": "unet3d", "width": W, "losses": {"l1": -1}}, 32, ">= 0"),
+    ({"arch": "unet3d", "width": W, "losses": LOSSES, "depth": 3}, 32,
+     r"test': unknown keys \['depth'\]"),
+    ({"arch": "unet3d", "width": 0, "losses": LOSSES}, 32, "width': 0.0 must be > 0"),
 ])
 def test_bad_specs_raise_config_errors(spec, grid, match):
     with pytest.raises(ConfigError, match=match):
-        build_model(spec=spec, grid=grid)
+        build_model(spec=spec_of(spec), grid=grid)
 
 
-def test_every_variant_of_the_shipped_config_builds():
-    from pathlib import Path
+def test_every_architecture_has_a_generator():
+    assert tuple(GENERATOR_PATHS) == vocabulary.ARCHITECTURES
 
-    from gla_model.settings import load_config, model_spec
 
-    config = load_config(paths=[Path(__file__).resolve().parent.parent / "config.yaml"])
-    for name, variant in config["models"]["variants"].items():
-        spec = model_spec(variant=variant)
-        bundle = build_model(spec={**spec, "width": 0.0625}, grid=32)
+def test_every_variant_of_the_shipped_config_builds(default_settings):
+    for name, variant in default_settings.models.variants.items():
+        spec = dataclasses.replace(variant.model_spec(), width=0.0625)
+        bundle = build_model(spec=spec, grid=32)
         assert bundle.generator is not None, name
-        assert (bundle.discriminator is not None) == (spec["losses"].get("adv", 0) > 0), name
+        assert (bundle.discriminator is not None) == (spec.losses.adv > 0), name
 
 
 def test_generators_predict_uptake_only_inside_the_input_brain():
-    bundle = build_model(spec={"arch": "glagan", "k_patches": 4, "width": 0.0625,
-                               "losses": LOSSES}, grid=32)
+    bundle = build_model(spec=spec_of({"arch": "glagan", "k_patches": 4, "width": 0.0625,
+                                       "losses": LOSSES}), grid=32)
     mri = torch.zeros(1, 1, 32, 32, 32)
     mri[..., 8:24, 8:24, 8:24] = torch.rand(1, 1, 16, 16, 16) + 0.1
     with torch.no_grad():

@@ -1,5 +1,8 @@
 """`gla-model preprocess`: atomic outputs, failure notes, and a real run on a demo subject."""
 
+import dataclasses
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -7,14 +10,24 @@ import pytest
 
 from gla_model.cli import main
 from gla_model.demo_cohort.write import write_demo_cohort
-from gla_model.preprocess.command import failure_path
-from gla_model.preprocess.outputs import output_names
+from gla_model.layout import failure_note, preprocessed_names
+from gla_model.settings import build_settings, job_settings, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = build_settings(config=load_config(paths=[ROOT / "config.yaml"])).preprocessing
 
 
-def _args(out_dir, t1w, pet=None, participant_id="demo001", grid=32):
-    args = ["preprocess", "--participant-id", participant_id, "--t1w", str(t1w),
-            "--out-dir", str(out_dir), "--grid", str(grid)]
+def _args(out_dir, t1w, pet=None, participant_id="demo001", grid=32, backend="ants", threads=1):
+    settings = dataclasses.replace(SETTINGS, grid=grid, backend=backend)
+    args = ["preprocess", "--settings", job_settings(preprocessing=settings),
+            "--threads", str(threads), "--participant-id", participant_id, "--t1w", str(t1w),
+            "--out-dir", str(out_dir)]
     return args + (["--pet", str(pet)] if pet else [])
+
+
+def failure_path(*, out_dir, participant_id):
+    return failure_note(preproc_dir=Path(out_dir).resolve().parent,
+                        participant_id=participant_id)
 
 
 def test_bad_input_leaves_no_outputs_and_a_failure_note(tmp_path, capsys):
@@ -35,9 +48,27 @@ def test_bad_input_leaves_no_outputs_and_a_failure_note(tmp_path, capsys):
 def test_missing_fsl_tools_fail_before_any_work(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
     out_dir = tmp_path / "sub-01"
-    args = _args(out_dir, tmp_path / "t1.nii.gz", participant_id="01")
-    assert main([*args, "--backend", "fsl"]) == 2
+    args = _args(out_dir, tmp_path / "t1.nii.gz", participant_id="01", backend="fsl")
+    assert main(args) == 2
     assert "preprocessing.backend: ants" in capsys.readouterr().err
+
+
+def test_threads_option_replaces_the_settings_threads(tmp_path, monkeypatch):
+    from gla_model.preprocess import command
+
+    calls = []
+    monkeypatch.setattr(command, "preprocess_subject", lambda **kwargs: calls.append(kwargs) or {})
+    assert main(_args(tmp_path / "sub-01", tmp_path / "t1.nii.gz", participant_id="01",
+                      threads=3)) == 0
+    assert calls[0]["settings"] == dataclasses.replace(SETTINGS, threads=3)
+    assert calls[0]["pet"] is None and calls[0]["work_dir"] is None
+
+
+def test_settings_without_the_preprocessing_key_are_rejected(tmp_path, capsys):
+    args = _args(tmp_path / "sub-01", tmp_path / "t1.nii.gz", participant_id="01")
+    args[args.index("--settings") + 1] = '{"preprocessing.grid": 32}'
+    assert main(args) == 2
+    assert "lacks 'preprocessing'" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +88,7 @@ def test_real_run_writes_every_output_and_clears_the_failure_note(demo, tmp_path
     pet = demo / "pet" / "sub-demo001_trc-FDG_pet.nii.gz"
     assert main(_args(out_dir, t1w, pet)) == 0
     assert not note.exists()
-    names = output_names(participant_id="demo001", has_pet=True)
+    names = preprocessed_names(participant_id="demo001", has_pet=True)
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(names.values())
     mask = nib.load(out_dir / names["mask"])
     assert mask.shape == (32, 32, 32) and mask.get_data_dtype() == np.uint8

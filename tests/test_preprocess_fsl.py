@@ -3,6 +3,9 @@
 FSL, ROBEX and SPM12 are not installed here; nothing is run.
 """
 
+import dataclasses
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -12,8 +15,12 @@ from scipy.spatial.transform import Rotation
 
 from gla_model import resources
 from gla_model.errors import ToolMissingError
-from gla_model.preprocess.fsl import flirt_to_grid, fsl_template
+from gla_model.preprocess.fsl_steps import flirt_to_grid, fsl_template
 from gla_model.preprocess.workflow import init_preprocess_wf
+from gla_model.settings import build_settings, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = build_settings(config=load_config(paths=[ROOT / "config.yaml"])).preprocessing
 
 
 def _image(path, shape, affine):
@@ -64,9 +71,16 @@ def test_fsl_template_without_fsldir_is_a_tool_error(monkeypatch):
         fsl_template(template=None)
 
 
+def _settings(template, *, acpc="flirt", spm_mode="matlab", spm_path="/opt/spm12",
+              matlab=None):
+    fsl = dataclasses.replace(SETTINGS.fsl, acpc=acpc, spm_mode=spm_mode, spm_path=spm_path,
+                              matlab=matlab)
+    return dataclasses.replace(SETTINGS, backend="fsl", grid=32, template=template, fsl=fsl)
+
+
 def _workflow(template, *, acpc="flirt", has_pet=True):
-    return init_preprocess_wf(backend="fsl", participant_id="01", has_pet=has_pet, grid=32,
-                              template=template, acpc=acpc, spm_path="/opt/spm12")
+    return init_preprocess_wf(participant_id="01", has_pet=has_pet,
+                              settings=_settings(template, acpc=acpc))
 
 
 def test_fsl_command_lines(images):
@@ -120,3 +134,24 @@ def test_pet_chain_uses_one_composed_matrix(images):
                        "grid_reference"}
     assert {u.name for u, _ in graph.in_edges(names["pet_to_grid"])} == {
         "inputnode", "pet_grid_matrix", "grid_reference"}
+
+
+def test_standalone_spm_runs_the_script_with_the_runtime(images):
+    settings = _settings(images["mni"], acpc="spm", spm_mode="standalone",
+                         spm_path="/opt/run_spm12.sh", matlab="/opt/mcr")
+    workflow = init_preprocess_wf(participant_id="01", has_pet=False, settings=settings)
+    node = workflow.get_node("fsl_spatial_wf.spm_acpc")
+    assert node.interface.mlab.cmd == "/opt/run_spm12.sh /opt/mcr script"
+    assert workflow.get_node("fsl_spatial_wf.pet_to_t1w") is None
+
+
+def test_fsl_workflow_has_the_shared_tail_and_outputs(images):
+    from gla_model.preprocess.outputs import OUTPUT_FIELDS, SPATIAL_FIELDS
+
+    workflow = _workflow(images["mni"])
+    spatial = workflow.get_node("fsl_spatial_wf").get_node("outputnode")
+    assert sorted(spatial.outputs.copyable_trait_names()) == sorted(SPATIAL_FIELDS)
+    outputnode = workflow.get_node("outputnode")
+    assert sorted(outputnode.outputs.copyable_trait_names()) == sorted(OUTPUT_FIELDS)
+    assert workflow.get_node("quality_control").inputs.backend == "fsl"
+    assert workflow.get_node("pet_suvr") is not None

@@ -1,10 +1,26 @@
 """`check-tools`: versions of the backend's tools, or one error naming every missing tool."""
 
-import pytest
+import dataclasses
+import re
+from pathlib import Path
 
+import pytest
+import yaml
+
+import gla_model.preprocess
 from gla_model.cli import main
 from gla_model.errors import ConfigError, ToolMissingError
 from gla_model.preprocess.tools import check_tools
+from gla_model.settings import _resolve, build_settings, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = build_settings(config=load_config(paths=[ROOT / "config.yaml"])).preprocessing
+
+
+def _settings(*, backend="fsl", acpc="flirt", spm_mode="matlab", spm_path=None, matlab=None):
+    fsl = dataclasses.replace(SETTINGS.fsl, acpc=acpc, spm_mode=spm_mode, spm_path=spm_path,
+                              matlab=matlab)
+    return dataclasses.replace(SETTINGS, backend=backend, fsl=fsl)
 
 
 def _fake_binaries(folder, names):
@@ -15,14 +31,14 @@ def _fake_binaries(folder, names):
 
 
 def test_ants_backend_needs_only_python_packages():
-    versions = check_tools(backend="ants")
+    versions = check_tools(settings=_settings(backend="ants"))
     assert versions["antspyx"] == "0.6.3"
 
 
 def test_fsl_backend_names_every_missing_tool_and_the_switch(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolMissingError) as error:
-        check_tools(backend="fsl", acpc="spm", spm_path=str(tmp_path / "spm12"))
+        check_tools(settings=_settings(acpc="spm", spm_path=str(tmp_path / "spm12")))
     message = str(error.value)
     for tool in ("flirt", "fast", "fslmaths", "fslstats", "runROBEX.sh", "matlab", "SPM12"):
         assert tool in message
@@ -39,7 +55,7 @@ def test_fsl_backend_passes_when_tools_are_on_path(monkeypatch, tmp_path):
     (fsldir / "etc" / "fslversion").write_text("6.0.7.4:abc\n")
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("FSLDIR", str(fsldir))
-    versions = check_tools(backend="fsl", acpc="spm", spm_path=str(spm))
+    versions = check_tools(settings=_settings(acpc="spm", spm_path=str(spm)))
     assert versions["flirt"] == "6.0.7.4"
     assert {"ROBEX", "matlab", "spm12"} <= set(versions)
 
@@ -47,23 +63,81 @@ def test_fsl_backend_passes_when_tools_are_on_path(monkeypatch, tmp_path):
 def test_flirt_acpc_does_not_need_spm(monkeypatch, tmp_path):
     _fake_binaries(tmp_path, ["flirt", "fast", "fslmaths", "fslstats", "runROBEX.sh"])
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert "matlab" not in check_tools(backend="fsl", acpc="flirt")
+    assert "matlab" not in check_tools(settings=_settings(acpc="flirt"))
 
 
 def test_standalone_spm_needs_script_and_runtime(monkeypatch, tmp_path):
     _fake_binaries(tmp_path, ["flirt", "fast", "fslmaths", "fslstats", "runROBEX.sh"])
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolMissingError, match=r"run_spm12\.sh.*\n.*MATLAB Runtime"):
-        check_tools(backend="fsl", acpc="spm", spm_mode="standalone",
-                    spm_path=str(tmp_path / "run_spm12.sh"), matlab_cmd=str(tmp_path / "mcr"))
+        check_tools(settings=_settings(acpc="spm", spm_mode="standalone",
+                                       spm_path=str(tmp_path / "run_spm12.sh"),
+                                       matlab=str(tmp_path / "mcr")))
+
+
+def test_standalone_spm_passes_with_script_and_runtime(monkeypatch, tmp_path):
+    _fake_binaries(tmp_path, ["flirt", "fast", "fslmaths", "fslstats", "runROBEX.sh",
+                              "run_spm12.sh"])
+    (tmp_path / "mcr").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    versions = check_tools(settings=_settings(acpc="spm", spm_mode="standalone",
+                                              spm_path=str(tmp_path / "run_spm12.sh"),
+                                              matlab=str(tmp_path / "mcr")))
+    assert versions["mcr"] == str(tmp_path / "mcr") and "spm12-standalone" in versions
+
+
+def test_standalone_spm_without_a_runtime_names_the_key(monkeypatch, tmp_path):
+    _fake_binaries(tmp_path, ["flirt", "fast", "fslmaths", "fslstats", "runROBEX.sh"])
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissingError, match=r"MATLAB Runtime folder None \(set "
+                       r"preprocessing\.fsl\.matlab"):
+        check_tools(settings=_settings(acpc="spm", spm_mode="standalone"))
 
 
 def test_unknown_backend_is_a_config_error():
     with pytest.raises(ConfigError, match=r"preprocessing\.backend"):
-        check_tools(backend="spm")
+        check_tools(settings=_settings(backend="spm"))
+
+
+@pytest.mark.parametrize(("fsl", "key"), [({"acpc": "bet"}, "preprocessing.fsl.acpc"),
+                                          ({"acpc": "spm", "spm_mode": "octave"},
+                                           "preprocessing.fsl.spm_mode")])
+def test_unknown_fsl_choices_are_config_errors(monkeypatch, tmp_path, fsl, key):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        check_tools(settings=_settings(**fsl))
+
+
+def _write_config(folder, override):
+    path = folder / "override.yaml"
+    path.write_text(yaml.safe_dump(override))
+    return path
 
 
 def test_cli_exit_code_two_with_message(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert main(["check-tools", "--backend", "fsl"]) == 2
+    override = _write_config(tmp_path, {"preprocessing": {"backend": "fsl"}})
+    assert main(["check-tools", "--config", str(ROOT / "config.yaml"), str(override)]) == 2
     assert "runROBEX.sh" in capsys.readouterr().err
+
+
+def test_cli_prints_versions_of_the_configured_backend(capsys):
+    assert main(["check-tools", "--config", str(ROOT / "config.yaml")]) == 0
+    assert "antspyx\t0.6.3" in capsys.readouterr().out.splitlines()
+
+
+def test_cli_rejects_an_invalid_config(tmp_path, capsys):
+    override = _write_config(tmp_path, {"preprocessing": {"fsl": {"acpc": "bet"}}})
+    assert main(["check-tools", "--config", str(ROOT / "config.yaml"), str(override)]) == 2
+    assert "'preprocessing.fsl.acpc'" in capsys.readouterr().err
+
+
+def test_every_config_key_named_in_a_message_exists():
+    """Messages name keys as written in config.yaml (``preprocessing.fsl.spm_path``)."""
+    folder = Path(gla_model.preprocess.__file__).parent
+    keys = {key for path in folder.rglob("*.py")
+            for key in re.findall(r"\bpreprocessing(?:\.[a-z_]+)+", path.read_text())}
+    assert {"preprocessing.backend", "preprocessing.fsl.acpc", "preprocessing.fsl.spm_mode",
+            "preprocessing.fsl.spm_path", "preprocessing.fsl.matlab"} <= keys
+    for key in sorted(keys):
+        _resolve(key)  # raises ConfigError for a key that does not exist

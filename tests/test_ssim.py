@@ -97,17 +97,18 @@ def test_ms_ssim_with_mask_ignores_outside_voxels():
     assert float(ms_ssim(x, y, spec=LOSS_MS_SSIM_SPEC)) < inside - 1e-3
 
 
-@pytest.mark.parametrize(
-    "kwargs", [dict(window=4, sigma=1.0, data_range=1.0), dict(window=7, sigma=0.0, data_range=1.0),
-               dict(window=7, sigma=1.0, data_range=-1.0)]
-)
-def test_bad_spec_raises(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(window=4, sigma=1.0, data_range=1.0), "odd integer >= 3"),
+    (dict(window=7, sigma=0.0, data_range=1.0), "must be positive"),
+    (dict(window=7, sigma=1.0, data_range=-1.0), "must be positive"),
+])
+def test_bad_spec_raises(kwargs, match):
+    with pytest.raises(ValueError, match=match):
         SsimSpec(**kwargs)
 
 
 def test_shape_mismatch_and_tiny_volume_raise():
     with pytest.raises(ValueError, match="same shape"):
         ssim(torch.rand(1, 1, 16, 16, 16), torch.rand(1, 1, 16, 16, 8), spec=METRIC_SSIM_SPEC)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no interior"):
         ssim(torch.rand(1, 1, 8, 8, 8), torch.rand(1, 1, 8, 8, 8), spec=METRIC_SSIM_SPEC)

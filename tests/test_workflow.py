@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -77,8 +78,10 @@ def test_a_variant_epochs_override_reaches_only_its_training_jobs(tmp_path):
         variant = re.search(r"--variant (\w+)", command).group(1)
         epochs = config["models"]["variants"][variant].get("epochs",
                                                            config["training"]["epochs"])
-        assert f'"epochs":{epochs},' in command, command
-        assert "epochs" not in re.search(r"--variant-spec '([^']*)'", command).group(1)
+        settings = json.loads(re.search(r"--settings '([^']*)'", command).group(1))
+        assert settings["training"]["epochs"] == epochs, command
+        assert "epochs" not in settings[f"models.variants.{variant}"]
+        assert "threads" not in settings["training"]  # a job resource, not a setting
 
 
 def test_dry_run_on_a_bids_directory_given_by_path(tmp_path):

@@ -63,6 +63,15 @@ def preprocessed():
     return LAYOUT.qc_table
 
 
+# ---------------------------------------------------------------- training
+def training_settings(wildcards):
+    """What a variant's training depends on: its model spec and its training settings
+    (with its own epochs; threads are a job resource, not part of them)."""
+    variant = wildcards.variant
+    return job_settings(**{f"models__variants__{variant}": VARIANTS[variant].model_spec(),
+                           "training": without_resources(SETTINGS.variant_training(variant))})
+
+
 # ---------------------------------------------------------------- synthesis, features
 def fold_synth_dirs(wildcards):
     """Synthetic PET folders of every test fold of a variant (none for the baseline)."""

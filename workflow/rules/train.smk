@@ -1,14 +1,6 @@
 """Training: one job per (model variant, fold), plus one model on all paired subjects."""
 
 
-def training_settings(wildcards):
-    """What a variant's training depends on: its model spec and its training settings
-    (with its own epochs; threads are a job resource, not part of them)."""
-    variant = wildcards.variant
-    return job_settings(**{f"models__variants__{variant}": VARIANTS[variant].model_spec(),
-                           "training": without_resources(SETTINGS.variant_training(variant))})
-
-
 rule train_model:
     input:
         folds=LAYOUT.folds_table,
