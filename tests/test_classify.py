@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -96,7 +97,9 @@ def test_fit_svm_offers_probabilities_and_checks_inner_folds():
     X, y = rng.normal(0, 1, (30, 4)), np.array([0, 1] * 15)
     model = fit_svm(X=X, y=y, svm_config=SVM, seed=0, probability=True)
     assert model.predict_proba(X).shape == (30, 2)
-    with pytest.raises(ConfigError, match="inner_folds"):
+    with pytest.raises(ConfigError, match=re.escape(
+            "the smallest class of a training set has 1 subjects, fewer than svm "
+            f"inner_folds = {SVM.inner_folds}")):
         fit_svm(X=X[:5], y=np.array([0, 0, 0, 0, 1]), svm_config=SVM, seed=0)
     with pytest.raises(ConfigError, match=r"'classification\.svm\.inner_folds': missing"):
         job_value({"classification.svm": {"C": [1.0], "gamma": ["scale"]}},
@@ -143,7 +146,11 @@ def test_paired_tunes_on_training_rows_and_tests_on_synthetic_rows(paired_setup,
 def test_paired_rejects_synthetic_pet_from_another_fold(paired_setup):
     folds, real, synth = paired_setup
     synth.loc[0, "pet_origin"] = "full"
-    with pytest.raises(LeakageError, match=synth.loc[0, "participant_id"]):
+    subject = synth.loc[0, "participant_id"]
+    fold = folds.set_index("participant_id").loc[subject, "fold"]
+    with pytest.raises(LeakageError, match=re.escape(
+            f"test subjects [{subject!r}] of fold {fold} have synthetic PET not made by the "
+            f"fold-{fold} model")):
         paired_experiment(source="v1", features_real=real, features_synth=synth, folds=folds,
                           svm_config=SVM, seeds=[0])
 
@@ -158,7 +165,8 @@ def test_paired_references_use_real_pet_or_mri_only(paired_setup):
                                     features_synth=None, folds=folds, svm_config=SVM, seeds=[0])
     # NaN PET features are fine for mri_only (never read) and an error for real_pet.
     assert with_pet["accuracy"].mean() > 0.7 and mri_only["accuracy"].mean() > 0.6
-    with pytest.raises(GlaModelError, match="NaN"):
+    with pytest.raises(GlaModelError, match=r"^subjects \['p\d{2}'(, 'p\d{2}')*\] have missing "
+                                           r"\(NaN\) features for this experiment\.$"):
         paired_experiment(source="real_pet", features_real=real_nan_pet, features_synth=None,
                           folds=folds, svm_config=SVM, seeds=[0])
 

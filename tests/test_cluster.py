@@ -24,10 +24,8 @@ import yaml
 
 from tests.cluster.compare import result_differences
 from tests.cluster.slurm import SlurmCluster, running_cluster, unavailable_reason
-from tests.conftest import ROOT, snakemake
-from tests.test_workflow import fake_bids, planned_jobs, write_yaml
 
-PROFILE = ROOT / "workflow" / "profiles" / "slurm"
+PROFILE = Path(__file__).resolve().parent.parent / "workflow" / "profiles" / "slurm"
 FAULTS = Path(__file__).parent / "cluster" / "faults.smk"
 COMPONENTS = yaml.safe_load((PROFILE / "config.yaml").read_text())["group-components"]
 # The private cluster has no accounting database, so status comes from squeue; polling
@@ -91,12 +89,14 @@ def planned_submissions(output: str, *, group: str) -> int:
 
 
 def test_slurm_profile_plans_one_submission_for_tiny_preprocessing_and_a_gpu_for_training(
-    tmp_path,
+    tmp_path, run_snakemake, planned_jobs, default_settings
 ):
-    result = snakemake("-n", "--profile", PROFILE, workdir=tmp_path)
+    result = run_snakemake("-n", "--profile", PROFILE, workdir=tmp_path)
     output = result.stdout + result.stderr
     jobs = planned_jobs(result)
     subjects = jobs["preprocess_paired_subject"] + jobs["preprocess_mri_only_subject"]
+    demo = default_settings.cohort.demo
+    assert subjects == demo.n_paired + demo.n_mri_only
     assert 1 < subjects <= COMPONENTS["preprocess"]
     assert planned_submissions(output, group="preprocess") == 1
     train = [block for block in output.split("\n\n") if "rule train_model:" in block]
@@ -105,28 +105,39 @@ def test_slurm_profile_plans_one_submission_for_tiny_preprocessing_and_a_gpu_for
 
 
 @pytest.mark.slow
-def test_dry_run_over_2000_subjects_submits_a_tenth_for_preprocessing(tmp_path):
+def test_dry_run_over_2000_subjects_submits_a_tenth_for_preprocessing(
+    tmp_path, run_snakemake, planned_jobs, fake_bids, write_yaml, config_file
+):
     """Job and submission counts at scale; benchmarks/dag_scale.py times the same dry run."""
-    bids = fake_bids(tmp_path / "bids", n_paired=1500, n_mri_only=500)
+    n_paired, n_mri_only = 1500, 500
+    bids = fake_bids(tmp_path / "bids", n_paired=n_paired, n_mri_only=n_mri_only)
     override = write_yaml(
         tmp_path / "bids.yaml", {"cohort": {"source": "bids", "bids_dir": str(bids)}}
     )
-    configs = (ROOT / "config.yaml", override)
-    result = snakemake("-n", "--quiet", "rules", workdir=tmp_path / "run", configfiles=configs)
+    configs = (config_file, override)
+    result = run_snakemake(
+        "-n", "--quiet", "rules", workdir=tmp_path / "run", configfiles=configs
+    )
     jobs = planned_jobs(result)
+    assert jobs["preprocess_paired_subject"] == n_paired
+    assert jobs["preprocess_mri_only_subject"] == n_mri_only
     preprocessing = jobs["preprocess_paired_subject"] + jobs["preprocess_mri_only_subject"]
     assert preprocessing == 2000
 
-    plan = snakemake("-n", "--profile", PROFILE, workdir=tmp_path / "run", configfiles=configs)
+    plan = run_snakemake(
+        "-n", "--profile", PROFILE, workdir=tmp_path / "run", configfiles=configs
+    )
     submissions = planned_submissions(plan.stdout + plan.stderr, group="preprocess")
     assert 0 < submissions <= preprocessing / 10
 
 
 @pytest.mark.slow
-def test_tiny_workflow_through_slurm_matches_the_local_run(slurm_cluster, tiny_local_run, tmp_path):
+def test_tiny_workflow_through_slurm_matches_the_local_run(
+    slurm_cluster, tiny_local_run, tmp_path, run_snakemake
+):
     before = slurm_cluster.last_job_id()
     started = time.monotonic()
-    snakemake(*SLURM_ARGS, workdir=tmp_path)
+    run_snakemake(*SLURM_ARGS, workdir=tmp_path)
     elapsed = time.monotonic() - started
 
     jobs = slurm_cluster.jobs(after=before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,8 @@ def test_every_problem_is_reported_at_once(tmp_path):
     write_participants(tmp_path, [*rows, ("sub-s00", "AD"), ("sub-../x", "CN"),
                                   ("sub-empty", ""), ("sub-nofile", "CN"), ("sub-gone", "AD")])
 
-    with pytest.raises(CohortError) as caught:
+    with pytest.raises(CohortError, match=re.escape(
+            f"BIDS dataset {tmp_path} has 7 problem(s); fix them and run again:\n  - ")) as caught:
         discover(tmp_path)
 
     message = str(caught.value)
@@ -191,14 +193,15 @@ def test_class_smaller_than_folds(tmp_path):
         discover(tmp_path, n_folds=4)
 
 
-@pytest.mark.parametrize("labels", [
-    {"CN": ["CN"]},
-    {"CN": ["CN"], "AD": "AD"},
-    {"CN": ["CN", "X"], "AD": ["AD", "X"]},
+@pytest.mark.parametrize(("labels", "expected"), [
+    ({"CN": ["CN"]}, "diagnosis labels must map exactly ['CN', 'AD'] to lists of "
+                     "participants.tsv values, got {'CN': ['CN']}"),
+    ({"CN": ["CN"], "AD": "AD"}, "diagnosis labels for AD must be a non-empty list"),
+    ({"CN": ["CN", "X"], "AD": ["AD", "X"]}, "diagnosis value 'X' is listed for both CN and AD"),
 ])
-def test_bad_label_maps_are_config_errors(tmp_path, labels):
+def test_bad_label_maps_are_config_errors(tmp_path, labels, expected):
     simple_dataset(tmp_path)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
         discover(tmp_path, diagnosis_labels=labels)
 
 

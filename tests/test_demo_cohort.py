@@ -57,7 +57,7 @@ def test_plan_is_balanced_and_names_bids_files():
 
 
 def test_plan_rejects_an_empty_cohort():
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="need a non-empty cohort, got n_paired=0, n_mri_only=0"):
         plan_demo_cohort(n_paired=0, n_mri_only=0, seed=0)
 
 

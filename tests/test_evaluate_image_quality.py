@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import nibabel as nib
 import numpy as np
@@ -70,9 +71,10 @@ def test_identical_images_score_perfectly():
 
 def test_empty_mask_and_shape_mismatch_are_rejected():
     target = _volume(np.random.default_rng(3))
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match=r"^the mask is empty$"):
         image_metrics(prediction=target, target=target, mask=np.zeros(SHAPE))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match=re.escape(
+            f"prediction {target[:8].shape} and target {target.shape} must be equal 3D shapes")):
         image_metrics(prediction=target[:8], target=target, mask=_mask())
 
 

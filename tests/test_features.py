@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import nibabel as nib
@@ -11,6 +12,7 @@ import pytest
 from nilearn.maskers import NiftiLabelsMasker
 
 from gla_model.cli import main
+from gla_model.errors import InputImageError
 from gla_model.features import feature_columns, region_means, tissue_labels
 from gla_model.layout import preprocessed_path, synthetic_pet_path
 from gla_model.resources import AAL_REGION_COUNT
@@ -58,9 +60,13 @@ def test_region_means_equal_nilearn_labels_masker():
 
 def test_region_means_reject_out_of_range_labels_and_grid_mismatch():
     images, labels, tissue, n_regions = _random_case(2)
-    with pytest.raises(Exception, match="labels must lie"):
-        region_means(images=images, labels=labels + 10, tissue=tissue, n_regions=n_regions)
-    with pytest.raises(Exception, match="different grids"):
+    shifted = labels + 10
+    with pytest.raises(InputImageError, match=re.escape(
+            f"atlas labels must lie in 0..{n_regions}, found {shifted.min()}..{shifted.max()}")):
+        region_means(images=images, labels=shifted, tissue=tissue, n_regions=n_regions)
+    with pytest.raises(InputImageError, match=re.escape(
+            f"images {images[:, :5].shape[1:]}, atlas {labels.shape} and tissue {tissue.shape} "
+            "are on different grids")):
         region_means(images=images[:, :5], labels=labels, tissue=tissue, n_regions=n_regions)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -41,12 +43,14 @@ def test_folds_are_deterministic_and_seed_dependent():
 
 
 def test_too_few_subjects_per_class_raises():
-    with pytest.raises(CohortError, match="fewer subjects than"):
+    with pytest.raises(CohortError, match=r"diagnoses \{'AD': 3\} have fewer subjects than "
+                                          r"the 5 folds"):
         make_folds(subjects=_subjects(n_cn=10, n_ad=3), n_folds=5, val_fraction=0.1, seed=0)
 
 
 def test_leakage_guard_names_subjects():
-    with pytest.raises(LeakageError, match="cn01"):
+    with pytest.raises(LeakageError,
+                       match=re.escape("subjects in more than one split: train/test: ['cn01']")):
         assert_no_leakage(train=["cn00", "cn01"], val=[], test=["cn01"])
     assert_no_leakage(train=["a"], val=["b"], test=["c"])
 
@@ -55,7 +59,9 @@ def test_tampered_folds_table_fails_the_guard():
     folds = make_folds(subjects=_subjects(), n_folds=4, val_fraction=0.2, seed=1)
     trained = folds[folds["role_fold0"] == "train"].iloc[[0]]
     folds = pd.concat([folds, trained.assign(role_fold0="test")])  # same id, two roles
-    with pytest.raises(LeakageError):
+    subject = trained["participant_id"].iloc[0]
+    with pytest.raises(LeakageError, match=re.escape(
+            f"subjects in more than one split: train/test: [{subject!r}]")):
         fold_subjects(folds=folds, fold="0")
 
 

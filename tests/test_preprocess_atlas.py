@@ -7,6 +7,12 @@ import pandas as pd
 from gla_model import resources
 from gla_model.cli import main
 from gla_model.preprocess.atlas import resample_atlas
+from gla_model.settings import job_settings
+
+
+def _settings(*, grid=32, atlas=None, atlas_labels=None):
+    return job_settings(preprocessing__grid=grid, preprocessing__atlas=atlas,
+                        preprocessing__atlas_labels=atlas_labels)
 
 
 def test_atlas_on_grid_keeps_integer_labels_and_grid_geometry():
@@ -32,7 +38,7 @@ def test_label_at_a_known_point_matches_the_1mm_atlas():
 
 def test_cli_writes_dseg_and_labels(tmp_path):
     dseg, labels = tmp_path / "a_dseg.nii.gz", tmp_path / "a_dseg.tsv"
-    assert main(["resample-atlas", "--grid", "32", "--out-dseg", str(dseg),
+    assert main(["resample-atlas", "--settings", _settings(grid=32), "--out-dseg", str(dseg),
                  "--out-labels", str(labels)]) == 0
     assert nib.load(dseg).shape == (32, 32, 32)
     table = pd.read_csv(labels, sep="\t")
@@ -40,6 +46,16 @@ def test_cli_writes_dseg_and_labels(tmp_path):
 
 
 def test_cli_needs_atlas_and_labels_together(tmp_path, capsys):
-    assert main(["resample-atlas", "--grid", "32", "--out-dseg", str(tmp_path / "a.nii.gz"),
-                 "--out-labels", str(tmp_path / "a.tsv"), "--atlas", "x.nii.gz"]) == 2
-    assert "--atlas-labels" in capsys.readouterr().err
+    assert main(["resample-atlas", "--settings", _settings(atlas="x.nii.gz"),
+                 "--out-dseg", str(tmp_path / "a.nii.gz"),
+                 "--out-labels", str(tmp_path / "a.tsv")]) == 2
+    assert "preprocessing.atlas_labels" in capsys.readouterr().err
+
+
+def test_cli_reads_the_settings_from_a_file_and_checks_the_grid(tmp_path, capsys):
+    settings = tmp_path / "settings.json"
+    settings.write_text(_settings(grid=48))
+    assert main(["resample-atlas", "--settings", str(settings),
+                 "--out-dseg", str(tmp_path / "a.nii.gz"),
+                 "--out-labels", str(tmp_path / "a.tsv")]) == 2
+    assert "'preprocessing.grid': 48 is not one of [32, 64]" in capsys.readouterr().err

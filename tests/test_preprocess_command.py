@@ -11,7 +11,8 @@ import pytest
 from gla_model.cli import main
 from gla_model.demo_cohort.write import write_demo_cohort
 from gla_model.layout import failure_note, preprocessed_names
-from gla_model.settings import build_settings, job_settings, load_config
+from gla_model.preprocess import command
+from gla_model.settings import build_settings, job_settings, load_config, without_resources
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = build_settings(config=load_config(paths=[ROOT / "config.yaml"])).preprocessing
@@ -53,13 +54,15 @@ def test_missing_fsl_tools_fail_before_any_work(tmp_path, monkeypatch, capsys):
     assert "preprocessing.backend: ants" in capsys.readouterr().err
 
 
-def test_threads_option_replaces_the_settings_threads(tmp_path, monkeypatch):
-    from gla_model.preprocess import command
-
+@pytest.mark.parametrize("with_threads", [True, False])
+def test_threads_option_replaces_the_settings_threads(tmp_path, monkeypatch, with_threads):
     calls = []
     monkeypatch.setattr(command, "preprocess_subject", lambda **kwargs: calls.append(kwargs) or {})
-    assert main(_args(tmp_path / "sub-01", tmp_path / "t1.nii.gz", participant_id="01",
-                      threads=3)) == 0
+    args = _args(tmp_path / "sub-01", tmp_path / "t1.nii.gz", participant_id="01", threads=3)
+    if not with_threads:  # a rule may leave the job resource out of the settings
+        args[args.index("--settings") + 1] = job_settings(
+            preprocessing=without_resources(SETTINGS))
+    assert main(args) == 0
     assert calls[0]["settings"] == dataclasses.replace(SETTINGS, threads=3)
     assert calls[0]["pet"] is None and calls[0]["work_dir"] is None
 

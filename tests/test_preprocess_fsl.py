@@ -15,7 +15,9 @@ from scipy.spatial.transform import Rotation
 
 from gla_model import resources
 from gla_model.errors import ToolMissingError
+from gla_model.layout import PREPROCESSED_FIELDS
 from gla_model.preprocess.fsl_steps import flirt_to_grid, fsl_template
+from gla_model.preprocess.outputs import SPATIAL_FIELDS
 from gla_model.preprocess.workflow import init_preprocess_wf
 from gla_model.settings import build_settings, load_config
 
@@ -146,12 +148,10 @@ def test_standalone_spm_runs_the_script_with_the_runtime(images):
 
 
 def test_fsl_workflow_has_the_shared_tail_and_outputs(images):
-    from gla_model.preprocess.outputs import OUTPUT_FIELDS, SPATIAL_FIELDS
-
     workflow = _workflow(images["mni"])
     spatial = workflow.get_node("fsl_spatial_wf").get_node("outputnode")
     assert sorted(spatial.outputs.copyable_trait_names()) == sorted(SPATIAL_FIELDS)
     outputnode = workflow.get_node("outputnode")
-    assert sorted(outputnode.outputs.copyable_trait_names()) == sorted(OUTPUT_FIELDS)
+    assert sorted(outputnode.outputs.copyable_trait_names()) == sorted(PREPROCESSED_FIELDS)
     assert workflow.get_node("quality_control").inputs.backend == "fsl"
     assert workflow.get_node("pet_suvr") is not None

@@ -1,5 +1,6 @@
 """PET SUVR and fixed scaling (gla_model.preprocess.pet)."""
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -81,3 +82,46 @@ def test_scale_uses_the_fixed_factor_not_the_volume_maximum():
     assert clipped == 0.25
     half, _ = pet.scale_suvr(suvr_image=ratio / 2, brain_mask=brain)
     np.testing.assert_allclose(half.ravel(), [0.1, 0.25, 0.5, 1.0])  # not re-stretched
+
+
+def _cerebellar(labels, names):
+    return np.isin(labels, [i for i, n in names.items() if n.startswith(("Cerebelum_", "Vermis_"))])
+
+
+def test_normalize_pet_divides_by_the_cerebellar_gm_mean_and_scales(grid):
+    affine, labels, names = grid
+    cerebellum, brain = _cerebellar(labels, names), labels > 0
+    image = np.where(brain, 4.0, 0.0).astype(np.float32)
+    image[cerebellum] = 2.0
+    scaled, metrics = pet.normalize_pet(
+        pet=nib.Nifti1Image(image, affine), gm=brain.astype(float), brain_mask=brain,
+        region="cerebellum_gm", atlas=resources.aal_atlas())
+    assert scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled[cerebellum], 2.0 / 2.0 / pet.SUVR_SCALE)
+    np.testing.assert_allclose(scaled[brain & ~cerebellum], 4.0 / 2.0 / pet.SUVR_SCALE)
+    assert np.all(scaled[~brain] == 0)
+    assert metrics == {"pet_reference_mean": 2.0, "pet_reference_voxels": int(cerebellum.sum()),
+                       "pet_clipped_fraction": 0.0}
+
+
+def test_normalize_pet_reports_the_clipped_fraction(grid):
+    affine, labels, _ = grid
+    brain = labels > 0
+    image = np.where(brain, 1.0, 0.0).astype(np.float32)
+    hot = brain & (np.indices(labels.shape)[0] < 10)
+    image[hot] = 20.0  # a small hot region: its SUVR is above SUVR_SCALE
+    scaled, metrics = pet.normalize_pet(pet=nib.Nifti1Image(image, affine),
+                                        gm=np.zeros(labels.shape), brain_mask=brain,
+                                        region="whole_brain", atlas=resources.aal_atlas())
+    mean = float(image[brain].mean())
+    assert metrics["pet_reference_mean"] == pytest.approx(mean)
+    assert 0 < metrics["pet_clipped_fraction"] == pytest.approx(hot.sum() / brain.sum())
+    assert np.all(scaled[hot] == 1.0) and scaled.max() == 1.0
+
+
+def test_normalize_pet_rejects_an_unknown_region(grid):
+    affine, labels, _ = grid
+    with pytest.raises(ValueError, match="reference region must be one of"):
+        pet.normalize_pet(pet=nib.Nifti1Image(np.ones(labels.shape, np.float32), affine),
+                          gm=np.ones(labels.shape), brain_mask=labels > 0, region="thalamus",
+                          atlas=resources.aal_atlas())

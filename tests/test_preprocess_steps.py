@@ -7,9 +7,10 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from gla_model import resources
+from gla_model import resources, vocabulary
 from gla_model.preprocess import steps
 from gla_model.preprocess.spatial import resample
 
@@ -139,3 +140,33 @@ def test_register_affine_is_reproducible_with_a_seed_and_one_thread():
                             capture_output=True, text=True,
                             env={**os.environ, "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1"})
     assert result.stdout.split() == ["True", "True"]
+
+
+def test_rough_skull_strip_keeps_the_brain_and_drops_the_scalp():
+    t1, brain = _head()
+    image = nib.Nifti1Image(t1, np.diag([1.5, 1.5, 1.5, 1.0]))
+    stripped = steps.rough_skull_strip(t1w=image, margin_mm=3.0)
+    assert stripped.dtype == np.float32 and stripped.shape == t1.shape
+    np.testing.assert_array_equal(stripped[brain], t1[brain])  # brain voxels untouched
+    kept = stripped != 0
+    scalp = t1 > 1.0
+    scalp[brain] = False
+    assert not (kept & scalp).any()
+    mask = steps.rough_brain(t1=t1, voxel_mm=1.5)
+    np.testing.assert_array_equal(kept, ndimage.binary_dilation(mask, iterations=2) & (t1 != 0))
+
+
+def test_to_model_grid_lands_on_the_model_grid_and_binarizes_masks():
+    shape, affine = resources.model_grid(size=32)
+    template = resources.mni_brain_mask(resolution_mm=2)
+    mask = steps.to_model_grid(image=template, pull=np.eye(4), size=32, binarize=True)
+    assert mask.shape == shape and np.allclose(mask.affine, affine)
+    assert set(np.unique(np.asarray(mask.dataobj))) == {0.0, 1.0}
+    soft = steps.to_model_grid(image=template, pull=np.eye(4), size=32, binarize=False)
+    np.testing.assert_array_equal(np.asarray(mask.dataobj),
+                                  np.asarray(soft.dataobj) >= 0.5)
+
+
+def test_steps_tissues_are_the_vocabulary_tissues_in_intensity_order():
+    assert sorted(steps.TISSUES) == sorted(vocabulary.TISSUES)
+    assert steps.TISSUES == ("CSF", "GM", "WM")

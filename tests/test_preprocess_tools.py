@@ -11,7 +11,7 @@ import gla_model.preprocess
 from gla_model.cli import main
 from gla_model.errors import ConfigError, ToolMissingError
 from gla_model.preprocess.tools import check_tools
-from gla_model.settings import _resolve, build_settings, load_config
+from gla_model.settings import build_settings, load_config, resolve_key
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = build_settings(config=load_config(paths=[ROOT / "config.yaml"])).preprocessing
@@ -37,7 +37,7 @@ def test_ants_backend_needs_only_python_packages():
 
 def test_fsl_backend_names_every_missing_tool_and_the_switch(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ToolMissingError) as error:
+    with pytest.raises(ToolMissingError, match=r"preprocessing\.backend: ants") as error:
         check_tools(settings=_settings(acpc="spm", spm_path=str(tmp_path / "spm12")))
     message = str(error.value)
     for tool in ("flirt", "fast", "fslmaths", "fslstats", "runROBEX.sh", "matlab", "SPM12"):
@@ -140,4 +140,4 @@ def test_every_config_key_named_in_a_message_exists():
     assert {"preprocessing.backend", "preprocessing.fsl.acpc", "preprocessing.fsl.spm_mode",
             "preprocessing.fsl.spm_path", "preprocessing.fsl.matlab"} <= keys
     for key in sorted(keys):
-        _resolve(key)  # raises ConfigError for a key that does not exist
+        resolve_key(key)  # raises ConfigError for a key that does not exist

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from gla_model.layout import PREPROCESSED_FIELDS
 from gla_model.preprocess.ants import init_ants_wf
-from gla_model.preprocess.outputs import OUTPUT_FIELDS, SPATIAL_FIELDS
+from gla_model.preprocess.outputs import SPATIAL_FIELDS
 from gla_model.preprocess.workflow import init_preprocess_wf
 from gla_model.settings import build_settings, load_config
 
@@ -62,7 +63,7 @@ def test_mri_only_workflow_has_no_pet_nodes():
 def test_outputnode_fields_and_threads_free_parameters():
     workflow = _workflow(backend="ants", has_pet=True, grid=64, reference_region="pons")
     outputnode = workflow.get_node("outputnode")
-    assert sorted(outputnode.outputs.copyable_trait_names()) == sorted(OUTPUT_FIELDS)
+    assert sorted(outputnode.outputs.copyable_trait_names()) == sorted(PREPROCESSED_FIELDS)
     assert workflow.get_node("pet_suvr").inputs.reference_region == "pons"
     grid_node = workflow.get_node("ants_spatial_wf").get_node("t1w_to_grid")
     assert grid_node.inputs.grid == 64

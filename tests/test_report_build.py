@@ -26,7 +26,6 @@ from gla_model.settings import (
     job_settings,
     merge_config,
 )
-from tests.test_report_tables import classification_rows, image_scores
 
 GRID = 8
 VARIANTS = {
@@ -87,7 +86,7 @@ def settings_json(default_config) -> str:
 
 
 @pytest.fixture
-def tree(tmp_path):
+def tree(tmp_path, image_scores, classification_rows):
     """A results tree with every input of the tables, figures and summary parts."""
     root = tmp_path / "results"
     folds = _folds()
@@ -117,7 +116,8 @@ def tree(tmp_path):
     (root / "cohort").mkdir()
     pd.DataFrame({"participant_id": [*IDS, "m1", "m2"],
                   "diagnosis": [*DIAGNOSES, "CN", "AD"],
-                  "group": ["paired"] * 10 + ["mri_only"] * 2}).to_csv(
+                  "group": ["paired"] * 10 + ["mri_only"] * 2, "session": "",
+                  "t1w": "t1w.nii.gz", "pet": ["pet.nii.gz"] * 10 + [""] * 2}).to_csv(
         root / "cohort" / "cohort.tsv", sep="\t", index=False)
     for variant in VARIANTS:
         for fold in range(5):
@@ -231,5 +231,5 @@ def test_interpolation_is_leakage_free_and_probabilities_follow_the_pet(tree):
     assert result.p_cn_real["CN"] > result.p_cn_real["AD"]
     table = result.table()
     assert table["column"].tolist() == ["real_CN", *(f"step_{i}" for i in range(5)), "real_AD"]
-    with pytest.raises(ReportInputError, match="no CN test subject"):
+    with pytest.raises(ReportInputError, match="fold 0 has no CN test subject to interpolate"):
         interpolation.endpoint_subjects(folds=folds.assign(diagnosis="AD"), fold=0)

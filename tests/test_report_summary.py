@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
+import pytest
 
 from gla_model.report import summary, tables
-from tests.test_report_tables import VARIANTS, classification_rows, image_scores
 
-MAIN = {name: spec for name, spec in VARIANTS.items() if spec["group"] == "main"}
 GLAGAN_BEST = {"glagan": {"mae": -0.004, "ssim": 0.03, "ms_ssim": 0.03, "psnr": 1.0},
                "unet3d": {"mae": -0.002, "ssim": 0.02, "ms_ssim": 0.02, "psnr": 0.5},
                "mean_train_pet": {}}
@@ -16,34 +17,52 @@ UNET_BEST = {"glagan": {"mae": -0.002, "ssim": 0.02, "ms_ssim": 0.02, "psnr": 0.
              "mean_train_pet": {}}
 
 
-def _inputs(*, quality: dict, paired_accuracy: dict, failures: dict | None = None
-            ) -> summary.SummaryInputs:
-    scores = image_scores(quality)
-    paired = classification_rows(paired_accuracy)
-    complete = classification_rows({"mri_only": 0.80, "glagan": 0.84, "unet3d": 0.78},
-                                   experiment="complete")
-    built = [tables.synthesis_quality_table(scores=scores, variants=MAIN, metric_spec={"a": 1}),
-             tables.classification_table(results=paired, variants=MAIN, experiment="paired"),
-             tables.classification_table(results=complete, variants=MAIN,
-                                         experiment="complete")]
-    cohort = pd.DataFrame({"participant_id": list("abcdef"),
-                           "diagnosis": ["CN", "AD", "CN", "AD", "CN", "AD"],
-                           "group": ["paired"] * 4 + ["mri_only"] * 2})
-    return summary.SummaryInputs(
-        config={"cv": {"n_folds": 5}, "models": {"enabled": ["glagan", "unet3d"],
-                                                 "variants": {"x": {}}}},
-        variants=MAIN, reference="glagan", cohort=cohort, folds=cohort.iloc[:4],
-        metric_spec={"dimensionality": "3D"}, scores=scores, paired=paired,
-        complete=complete, tables=built, failures=failures or {})
+@pytest.fixture
+def main_variants(report_variants) -> dict[str, dict[str, str]]:
+    """The report variants of group main (GLA-GAN and 3D U-Net)."""
+    return {name: spec for name, spec in report_variants.items() if spec["group"] == "main"}
+
+
+@pytest.fixture
+def summary_inputs(image_scores, classification_rows, main_variants
+                   ) -> Callable[..., summary.SummaryInputs]:
+    """``summary_inputs(quality=, paired_accuracy=, failures=None)``: every input of
+    summary.md, with tables built from scores and classification rows around those values."""
+
+    def build(*, quality: dict, paired_accuracy: dict, failures: dict | None = None
+              ) -> summary.SummaryInputs:
+        scores = image_scores(quality)
+        paired = classification_rows(paired_accuracy)
+        complete = classification_rows({"mri_only": 0.80, "glagan": 0.84, "unet3d": 0.78},
+                                       experiment="complete")
+        built = [tables.synthesis_quality_table(scores=scores, variants=main_variants,
+                                                metric_spec={"a": 1}),
+                 tables.classification_table(results=paired, variants=main_variants,
+                                             experiment="paired"),
+                 tables.classification_table(results=complete, variants=main_variants,
+                                             experiment="complete")]
+        cohort = pd.DataFrame({"participant_id": list("abcdef"),
+                               "diagnosis": ["CN", "AD", "CN", "AD", "CN", "AD"],
+                               "group": ["paired"] * 4 + ["mri_only"] * 2})
+        return summary.SummaryInputs(
+            config={"cv": {"n_folds": 5}, "models": {"enabled": ["glagan", "unet3d"],
+                                                     "variants": {"x": {}}}},
+            variants=main_variants, reference="glagan", cohort=cohort, folds=cohort.iloc[:4],
+            metric_spec={"dimensionality": "3D"}, scores=scores, paired=paired,
+            complete=complete, tables=built, failures=failures or {})
+
+    return build
 
 
 PAIRED_OK = {"mri_only": 0.78, "real_pet": 0.90, "glagan": 0.86, "unet3d": 0.82}
 
 
-def test_findings_when_glagan_is_best_and_real_pet_helps():
-    text = summary.summary_markdown(inputs=_inputs(quality=GLAGAN_BEST, paired_accuracy=PAIRED_OK))
+def test_findings_when_glagan_is_best_and_real_pet_helps(summary_inputs, main_variants):
+    text = summary.summary_markdown(inputs=summary_inputs(quality=GLAGAN_BEST,
+                                                          paired_accuracy=PAIRED_OK))
     assert "Real PET beats MRI only in paired classification" in text
-    assert "Every model (2) beats the mean-training-PET baseline" in text
+    n_models = len(main_variants)
+    assert f"Every model ({n_models}) beats the mean-training-PET baseline" in text
     assert "Table I: GLA-GAN is the best model on every metric." in text
     # Real PET has the best Table II row, but it is an upper bound, not a competing model.
     assert "Table II: GLA-GAN is the best model on every metric." in text
@@ -51,10 +70,11 @@ def test_findings_when_glagan_is_best_and_real_pet_helps():
     assert "higher with GLA-GAN; not higher with 3D U-Net" in text
 
 
-def test_findings_flip_when_the_data_flips():
+def test_findings_flip_when_the_data_flips(summary_inputs):
     paired = {"mri_only": 0.90, "real_pet": 0.80, "glagan": 0.85, "unet3d": 0.82}
     quality = {**UNET_BEST, "glagan": {"mae": 0.002, "ssim": 0.02}}  # worse MAE than baseline
-    text = summary.summary_markdown(inputs=_inputs(quality=quality, paired_accuracy=paired))
+    text = summary.summary_markdown(inputs=summary_inputs(quality=quality,
+                                                          paired_accuracy=paired))
     assert "Real PET does NOT beat MRI only" in text
     assert "NOT every model beats the mean-training-PET baseline" in text
     assert "GLA-GAN (MAE" in text
@@ -63,8 +83,8 @@ def test_findings_flip_when_the_data_flips():
     assert "Table II: GLA-GAN is the best model on every metric." in text
 
 
-def test_summary_sections_config_cohort_and_failures():
-    text = summary.summary_markdown(inputs=_inputs(
+def test_summary_sections_config_cohort_and_failures(summary_inputs):
+    text = summary.summary_markdown(inputs=summary_inputs(
         quality=GLAGAN_BEST, paired_accuracy=PAIRED_OK,
         failures={"s07": "registration failed"}))
     assert "- cv.n_folds: 5" in text
@@ -76,10 +96,10 @@ def test_summary_sections_config_cohort_and_failures():
     assert "`table1_synthesis_quality`: Table I" in text
 
 
-def test_no_statement_about_a_reference_that_was_not_run():
-    inputs = _inputs(quality=GLAGAN_BEST, paired_accuracy=PAIRED_OK)
+def test_no_statement_about_a_reference_that_was_not_run(summary_inputs, main_variants):
+    inputs = summary_inputs(quality=GLAGAN_BEST, paired_accuracy=PAIRED_OK)
     statements = summary.reference_findings(scores=inputs.scores, paired=inputs.paired,
-                                            complete=inputs.complete, variants=MAIN,
+                                            complete=inputs.complete, variants=main_variants,
                                             reference="glagan_x")
     assert statements == ["The reference model 'glagan_x' was not run, so no statement is "
                           "made about whether it is best."]

@@ -10,49 +10,13 @@ from scipy import stats
 from gla_model.report import tables
 from gla_model.report.inputs import ReportInputError
 
-VARIANTS = {
-    "glagan": {"group": "main", "label": "GLA-GAN"},
-    "unet3d": {"group": "main", "label": "3D U-Net"},
-    "glagan_k2": {"group": "ablation_patches", "label": "K=2"},
-}
-CLASSIFICATION = ("accuracy", "sensitivity", "specificity", "f1", "mcc", "auc")
-
-
-def image_scores(offsets: dict[str, dict[str, float]], *, n: int = 20, seed: int = 0
-                 ) -> pd.DataFrame:
-    """Per-subject scores: a shared subject effect plus a per-variant offset and noise."""
-    rng = np.random.default_rng(seed)
-    subject = rng.normal(0.0, 0.01, n)
-    base = {"ssim": 0.90, "ms_ssim": 0.92, "psnr": 28.0, "mae": 0.020}
-    rows = []
-    for variant, offset in offsets.items():
-        for i in range(n):
-            rows.append({"participant_id": f"{i:03d}", "variant": variant, "fold": i % 5,
-                         **{m: base[m] + offset.get(m, 0.0) + subject[i]
-                            + rng.normal(0.0, 0.002) for m in base}})
-    return pd.DataFrame(rows)
-
-
-def classification_rows(accuracy: dict[str, float], *, experiment: str = "paired",
-                        seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for source, level in accuracy.items():
-        for run_seed in range(3):
-            for fold in range(5):
-                values = {m: level + rng.normal(0.0, 0.02) for m in CLASSIFICATION}
-                rows.append({"experiment": experiment, "source": source, "seed": run_seed,
-                             "fold": fold, **values})
-    return pd.DataFrame(rows)
-
-
 GOOD = {"glagan": {"mae": -0.004, "ssim": 0.03}, "unet3d": {"mae": -0.002, "ssim": 0.02},
         "glagan_k2": {"mae": -0.003, "ssim": 0.025}, "mean_train_pet": {}}
 
 
-def test_table1_mean_std_best_and_pvalues():
+def test_table1_mean_std_best_and_pvalues(image_scores, report_variants):
     scores = image_scores(GOOD)
-    table = tables.synthesis_quality_table(scores=scores, variants=VARIANTS,
+    table = tables.synthesis_quality_table(scores=scores, variants=report_variants,
                                            metric_spec={"dimensionality": "3D",
                                                         "ssim": {"window": 7}})
     data = table.data.set_index("variant")
@@ -80,9 +44,9 @@ def test_table1_mean_std_best_and_pvalues():
     assert "- ssim.window: 7" in table.markdown
 
 
-def test_table1_flags_a_variant_that_does_not_beat_the_baseline():
+def test_table1_flags_a_variant_that_does_not_beat_the_baseline(image_scores, report_variants):
     offsets = {**GOOD, "unet3d": {"mae": 0.001, "ssim": 0.02}}  # worse MAE than baseline
-    table = tables.synthesis_quality_table(scores=image_scores(offsets), variants=VARIANTS,
+    table = tables.synthesis_quality_table(scores=image_scores(offsets), variants=report_variants,
                                            metric_spec={})
     beats = table.data.set_index("variant")["beats_mean_train_pet"]
     assert beats["glagan"]
@@ -92,16 +56,17 @@ def test_table1_flags_a_variant_that_does_not_beat_the_baseline():
     assert line.rstrip(" |").endswith("**no**")
 
 
-def test_baseline_check_needs_the_baseline():
+def test_baseline_check_needs_the_baseline(image_scores):
     scores = image_scores({"glagan": {}})
-    with pytest.raises(ReportInputError, match="mean_train_pet"):
+    with pytest.raises(ReportInputError, match="results lack the mean_train_pet baseline"):
         tables.baseline_check(scores=scores)
 
 
-def test_classification_tables_rows_and_std_over_folds_and_seeds():
+def test_classification_tables_rows_and_std_over_folds_and_seeds(classification_rows,
+                                                                  report_variants):
     rows = classification_rows({"mri_only": 0.80, "real_pet": 0.88, "glagan": 0.85,
                                 "unet3d": 0.83, "glagan_k2": 0.84})
-    table = tables.classification_table(results=rows, variants=VARIANTS, experiment="paired")
+    table = tables.classification_table(results=rows, variants=report_variants, experiment="paired")
     assert table.name == "table2_classification_paired"
     assert table.data["source"].tolist() == ["mri_only", "real_pet", "glagan", "unet3d"]
     assert table.data["label"].tolist() == ["MRI only", "Real PET", "GLA-GAN", "3D U-Net"]
@@ -109,31 +74,33 @@ def test_classification_tables_rows_and_std_over_folds_and_seeds():
     data = table.data.set_index("source")
     assert data.loc["real_pet", "accuracy_mean"] == pytest.approx(real.mean())
     assert data.loc["real_pet", "accuracy_std"] == pytest.approx(real.std(ddof=1))
-    assert data.loc["real_pet", "n"] == 15
+    assert data.loc["real_pet", "n"] == len(real)  # every seed and fold of the rows
     assert data.loc["real_pet", "accuracy_best"]
     complete = tables.classification_table(
         results=classification_rows({"mri_only": 0.8, "glagan": 0.85, "unet3d": 0.82},
                                     experiment="complete"),
-        variants=VARIANTS, experiment="complete")
+        variants=report_variants, experiment="complete")
     assert complete.name == "table3_classification_complete"
     assert complete.data["source"].tolist() == ["mri_only", "glagan", "unet3d"]
     assert "Table III" in complete.markdown
 
 
-def test_missing_results_name_the_source():
+def test_missing_results_name_the_source(classification_rows, report_variants):
     rows = classification_rows({"mri_only": 0.8, "glagan": 0.85})
-    with pytest.raises(ReportInputError, match="real_pet"):
-        tables.classification_table(results=rows, variants=VARIANTS, experiment="paired")
+    with pytest.raises(ReportInputError, match=r"the paired classification results have no "
+                                             r"rows for \['real_pet', 'unet3d'\]"):
+        tables.classification_table(results=rows, variants=report_variants, experiment="paired")
 
 
-def test_ablation_table_has_reference_and_group_with_both_experiments():
+def test_ablation_table_has_reference_and_group_with_both_experiments(
+        image_scores, classification_rows, report_variants):
     scores = image_scores(GOOD)
     accuracy = {"mri_only": 0.8, "real_pet": 0.9, "glagan": 0.85, "unet3d": 0.8,
                 "glagan_k2": 0.87}
     table = tables.ablation_table(
         scores=scores, paired=classification_rows(accuracy),
         complete=classification_rows(accuracy, experiment="complete", seed=1),
-        variants=VARIANTS, group="ablation_patches", reference="glagan")
+        variants=report_variants, group="ablation_patches", reference="glagan")
     assert table.name == "ablation_patches"
     assert table.data["variant"].tolist() == ["glagan", "glagan_k2"]
     for column in ("ssim_mean", "paired_accuracy_mean", "complete_auc_std",

@@ -64,6 +64,31 @@ INVALID = [
 ]
 
 
+# What the schema says for each per-key case of INVALID (the offending value and the rule).
+SCHEMA_MESSAGES = {
+    "'preprocessing.backend': 'spm' is not one of ['ants', 'fsl']":
+        "'spm' is not one of ['ants', 'fsl']",
+    "'preprocessing.grid': 48 is not one of [32, 64]": "48 is not one of [32, 64]",
+    "'cv.n_folds': 1 must be >= 2": "1 is less than the minimum of 2",
+    "'cv.val_fraction': 1.5 must be <= 0.5": "1.5 is greater than the maximum of 0.5",
+    "'cv.val_fraction': 0.6 must be <= 0.5": "0.6 is greater than the maximum of 0.5",
+    "['cerebellum_gm', 'pons', 'whole_brain']":
+        "'cerebellum' is not one of ['cerebellum_gm', 'pons', 'whole_brain']",
+    "'training.epochs': 'ten' is not an integer": "'ten' is not of type 'integer'",
+    "'training.preload': 1 is not true or false": "1 is not of type 'boolean'",
+    "'training': unknown keys ['bogus']":
+        "Additional properties are not allowed ('bogus' was unexpected)",
+    "'classification.svm.gamma.0'": "'huge' is not valid under any of the given schemas",
+    "'classification.seeds': items must be unique": "[0, 0] has non-unique elements",
+    "'models.variants.glagan.arch': 'transformer' is not one of":
+        "'transformer' is not one of ['glagan', 'glagan_global', 'glagan_local', 'unet3d', "
+        "'gan', 'cyclegan']",
+    "'models.variants.glagan.k_patches': 3 is not one of [1, 2, 4, 8]":
+        "3 is not valid under any of the given schemas",
+    "'cohort.session'": "'../x' does not match '^[A-Za-z0-9]+$'",
+}
+
+
 @pytest.mark.parametrize("preset", [None, "tiny", "paper"])
 def test_shipped_configs_are_valid(preset):
     paths = [ROOT / "config.yaml"] + ([ROOT / f"workflow/presets/{preset}.yaml"] if preset else [])
@@ -87,7 +112,7 @@ def test_the_schema_rejects_what_the_settings_reject_per_key(override, expected)
                  "at least one of", "apply to arch", "adversarial")
     if any(part in expected for part in cross_key):
         pytest.skip("a cross-key rule")
-    with pytest.raises(jsonschema.ValidationError):
+    with pytest.raises(jsonschema.ValidationError, match=re.escape(SCHEMA_MESSAGES[expected])):
         jsonschema.validate(merge_config(base=DEFAULT, override=override), config_schema())
 
 

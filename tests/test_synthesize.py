@@ -1,6 +1,9 @@
-"""Synthesis CLI: single, batch, fold and cohort modes; geometry checks; leakage guard."""
+"""Synthesis CLI: single, batch, fold and cohort modes; geometry checks; leakage guard;
+the in-memory synthesizer the report uses."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -10,14 +13,16 @@ import torch
 
 from gla_model.checkpoint import FORMAT, MODEL_KIND
 from gla_model.cli import main
+from gla_model.cohort.table import Cohort, Subject, write_cohort_table
+from gla_model.errors import InputImageError
 from gla_model.folds import make_folds
 from gla_model.nets import build_model
 from gla_model.resources import model_grid
-from gla_model.synthesize import output_name
+from gla_model.settings import LossWeights, ModelSpec, job_settings
+from gla_model.synthesize import load_synthesizer, output_name
 
 GRID = 32
-SPEC = {"arch": "glagan", "k_patches": 2, "width": 0.125,
-        "losses": {"l1": 1.0}}
+SPEC = ModelSpec(arch="glagan", k_patches=2, width=0.125, losses=LossWeights(l1=1.0))
 IDS = [f"{d}{i}" for d in ("cn", "ad") for i in range(3)]
 
 
@@ -40,13 +45,16 @@ def ws(tmp_path):
     bundle = build_model(spec=SPEC, grid=GRID)
     record = {"kind": MODEL_KIND, "format": FORMAT,
               "code_version": __import__("gla_model").__version__, "variant": "v",
-              "spec": SPEC, "grid": GRID, "fold": "0",
+              "spec": SPEC.as_dict(), "grid": GRID, "fold": "0",
               "generator_state": bundle.generator.state_dict(), "epoch": 1, "val_loss": None,
               "selection": "test", "training_subjects": train, "validation_subjects": []}
     torch.save(record, tmp_path / "model.pt")
-    cohort = pd.DataFrame({"participant_id": [*IDS, "mo1"], "group": ["paired"] * 6 +
-                           ["mri_only"]})
-    cohort.to_csv(tmp_path / "cohort.tsv", sep="\t", index=False)
+    subjects = [Subject(participant_id=pid, diagnosis="CN" if pid.startswith("cn") else "AD",
+                        group="paired", session=None, t1w=Path(f"{pid}_T1w.nii.gz"),
+                        pet=Path(f"{pid}_pet.nii.gz")) for pid in IDS]
+    subjects.append(Subject(participant_id="mo1", diagnosis="AD", group="mri_only",
+                            session=None, t1w=Path("mo1_T1w.nii.gz"), pet=None))
+    write_cohort_table(cohort=Cohort(subjects=tuple(subjects)), path=tmp_path / "cohort.tsv")
     return tmp_path
 
 
@@ -113,5 +121,35 @@ def test_wrong_grid_or_affine_is_a_clear_error(ws, capsys):
 def test_output_name_needs_subject_label(tmp_path):
     assert output_name(mri=tmp_path / "sub-01_space-MNI_T1w.nii.gz") == \
         "sub-01_desc-synth_pet.nii.gz"
-    with pytest.raises(Exception, match="subject id"):
+    with pytest.raises(InputImageError, match="subject id"):
         output_name(mri=tmp_path / "brain.nii.gz")
+
+
+def test_settings_choose_the_runtime_and_are_checked(ws, capsys):
+    args = ["synthesize", "--checkpoint", str(ws / "model.pt"), "--mri", str(_t1w(ws, "cn0"))]
+    fp32 = job_settings(training__device="cpu", training__precision="fp32")
+    assert main([*args, "--out", str(ws / "fp32.nii.gz"), "--settings", fp32,
+                 "--threads", "1"]) == 0
+    assert nib.load(ws / "fp32.nii.gz").shape == (GRID,) * 3
+    for settings, message in ((job_settings(training__device="tpu", training__precision="fp32"),
+                               "config key 'training.device': 'tpu' is not one of"),
+                              (job_settings(training__device="cpu"),
+                               "--settings lacks 'training.precision'")):
+        assert main([*args, "--out", str(ws / "bad.nii.gz"), "--settings", settings]) == 2
+        assert message in capsys.readouterr().err
+    assert not (ws / "bad.nii.gz").exists()
+
+
+def test_in_memory_synthesizer_matches_the_files(ws):
+    out = ws / "file.nii.gz"
+    assert main(["synthesize", "--checkpoint", str(ws / "model.pt"), "--mri",
+                 str(_t1w(ws, "cn0")), "--out", str(out)]) == 0
+    synthesize = load_synthesizer(checkpoint=ws / "model.pt", device="auto", precision="auto",
+                                  threads=1)
+    mri = nib.load(_t1w(ws, "cn0")).get_fdata()
+    np.testing.assert_array_equal(synthesize(mri), nib.load(out).get_fdata(dtype=np.float32))
+    assert not synthesize.generator.training
+    with pytest.raises(InputImageError, match=r"shape \(16, 16, 16\), expected 32\^3"):
+        synthesize(mri[:16, :16, :16])
+    with pytest.raises(InputImageError, match="NaN or infinite"):
+        synthesize(np.full((GRID,) * 3, np.nan))

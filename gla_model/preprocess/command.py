@@ -100,7 +100,6 @@ def _run_workflow(*, work: Path, nipype_dir: Path, staging: Path, participant_id
     from nipype.pipeline.engine import Node
 
     from gla_model.preprocess.interfaces.common import ExportOutputs
-    from gla_model.preprocess.outputs import OUTPUT_FIELDS
     from gla_model.preprocess.workflow import init_preprocess_wf
 
     config.update_config({"execution": {"crashdump_dir": str(work / "crash"),
@@ -113,7 +112,7 @@ def _run_workflow(*, work: Path, nipype_dir: Path, staging: Path, participant_id
                                   settings=settings)
     export = Node(ExportOutputs(participant_id=participant_id, out_dir=str(staging)),
                   name="export_outputs")
-    fields = [f for f in OUTPUT_FIELDS if pet or f != "pet"]
+    fields = [f for f in layout.PREPROCESSED_FIELDS if pet or f != "pet"]
     workflow.connect([(workflow.get_node("outputnode"), export, [(f, f) for f in fields])])
     workflow.base_dir = str(nipype_dir.resolve())
     workflow.inputs.inputnode.t1w = str(Path(t1w).resolve())

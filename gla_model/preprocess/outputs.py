@@ -1,7 +1,9 @@
 """The fields of the preprocessing workflows and how each output is stored (light: no
 nipype, no ANTs, so both backends and the tests import it without a cycle).
 
-File names live in :mod:`gla_model.layout` (:func:`~gla_model.layout.preprocessed_names`).
+The fields of the subject workflow's ``outputnode`` are the preprocessed files of
+:mod:`gla_model.layout` (:data:`~gla_model.layout.PREPROCESSED_FIELDS`, named by
+:func:`~gla_model.layout.preprocessed_names`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,6 @@ import numpy as np
 
 from gla_model import layout
 
-#: ``outputnode`` of :func:`gla_model.preprocess.workflow.init_preprocess_wf`: the images,
-#: then the QC figure and row (``pet`` only for paired subjects).
-OUTPUT_FIELDS = layout.PREPROCESSED_FIELDS
-#: The outputs that are images on the model grid (the rest are copied as they are).
-IMAGE_FIELDS = layout.PREPROCESSED_IMAGES
 #: ``outputnode`` of a backend's spatial workflow (``init_ants_wf``, ``init_fsl_wf``): the
 #: images on the model grid, with the PET in its input units, plus the native brain mask.
 SPATIAL_FIELDS = ("t1w", "gm", "wm", "csf", "mask", "native_mask", "pet")
@@ -30,7 +27,7 @@ def export_output(*, source: Path | str, target: Path | str, field: str,
     """Copy one output to ``target``: masks as uint8 0/1, other images float32 in [0, 1]
     with MNI (code 4) qform/sform; the T1w and PET are set to 0 outside ``brain_mask``
     (the grid mask); figures and tables are copied as they are."""
-    if field not in IMAGE_FIELDS:
+    if field not in layout.PREPROCESSED_IMAGES:
         shutil.copyfile(source, target)
         return
     image = nib.load(source)

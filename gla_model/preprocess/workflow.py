@@ -12,17 +12,18 @@ from __future__ import annotations
 from nipype.interfaces.utility import IdentityInterface
 from nipype.pipeline.engine import Node, Workflow
 
+from gla_model import layout
 from gla_model.preprocess.ants import init_ants_wf
 from gla_model.preprocess.fsl import init_fsl_wf
 from gla_model.preprocess.interfaces import common as ifaces
-from gla_model.preprocess.outputs import OUTPUT_FIELDS
 from gla_model.preprocess.pet import REFERENCE_REGIONS
 from gla_model.settings import PreprocessingSettings
 
 
 def init_preprocess_wf(*, participant_id: str, has_pet: bool,
                        settings: PreprocessingSettings, name: str | None = None) -> Workflow:
-    """The per-subject workflow: ``inputnode`` (t1w, pet) -> ``outputnode`` (OUTPUT_FIELDS).
+    """The per-subject workflow: ``inputnode`` (t1w, pet) -> ``outputnode``
+    (:data:`gla_model.layout.PREPROCESSED_FIELDS`).
 
     Args:
         participant_id: the subject's label without ``sub-``.
@@ -44,7 +45,8 @@ def init_preprocess_wf(*, participant_id: str, has_pet: bool,
                          f"got {settings.backend!r}")
     workflow = Workflow(name=name or f"preprocess_sub_{participant_id}")
     inputnode = Node(IdentityInterface(fields=["t1w", "pet"]), name="inputnode")
-    outputnode = Node(IdentityInterface(fields=list(OUTPUT_FIELDS)), name="outputnode")
+    outputnode = Node(IdentityInterface(fields=list(layout.PREPROCESSED_FIELDS)),
+                      name="outputnode")
     load = Node(ifaces.LoadInputs(participant_id=participant_id), name="load_inputs")
     workflow.connect(inputnode, "t1w", load, "t1w")
     if has_pet:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from gla_model import layout
+from gla_model.cohort.table import cohort_frame, read_cohort_table
 from gla_model.errors import ConfigError
 from gla_model.folds import read_folds
 from gla_model.layout import REPORT_PARTS as PARTS
@@ -35,8 +36,10 @@ from gla_model.settings import as_mapping, build_settings, job_value, read_job_s
 from gla_model.tsvio import read_table, write_table
 from gla_model.vocabulary import (
     COMPLETE_EXPERIMENT,
+    MRI_FEATURES,
     PAIRED_EXPERIMENT,
     QUALITATIVE_GROUPS,
+    REAL_PET,
     VARIANT_GROUPS,
 )
 
@@ -138,8 +141,7 @@ def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping],
     summary = SummaryInputs(
         config=as_mapping(build_settings(config=payload)),
         variants=variants, reference=args.reference,
-        cohort=read_table(args.cohort, columns=("participant_id", "diagnosis", "group"),
-                          role="cohort"),
+        cohort=cohort_frame(read_cohort_table(path=args.cohort)),
         folds=read_folds(args.folds),
         metric_spec=inputs.read_metric_spec(args.metric_spec),
         scores=scores, paired=paired, complete=complete,
@@ -176,15 +178,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_command(args: argparse.Namespace) -> None:
     """Write the requested parts."""
     payload = read_job_settings(args.settings)
+    models = job_value(payload, "models")
+    variants = {name: as_mapping(spec) for name, spec in models.enabled_variants.items()}
+    args.reference = (job_value(payload, "evaluation").reference_variant
+                      if "evaluation" in payload else None)
     for part in args.what:
         missing = [f"--{name.replace('_', '-')}" for name in REQUIRED[part]
                    if getattr(args, name) is None]
         if missing:
             raise ConfigError(f"gla-model report --what {part} needs {' '.join(missing)}.")
-    models = job_value(payload, "models")
-    variants = {name: as_mapping(spec) for name, spec in models.enabled_variants.items()}
-    args.reference = (job_value(payload, "evaluation").reference_variant
-                      if "evaluation" in payload else None)
     for part in args.what:
         if part == "tables":
             written = [p for t in build_tables(args=args, variants=variants)
@@ -205,10 +207,10 @@ def _results(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
                                        names=[*names, tables.BASELINE])
     paired = inputs.read_classification(directory=args.classify_dir,
                                         experiment=PAIRED_EXPERIMENT,
-                                        sources=[inputs.MRI_ONLY, inputs.REAL_PET, *names])
+                                        sources=[MRI_FEATURES, REAL_PET, *names])
     complete = inputs.read_classification(directory=args.classify_dir,
                                           experiment=COMPLETE_EXPERIMENT,
-                                          sources=[inputs.MRI_ONLY, *names])
+                                          sources=[MRI_FEATURES, *names])
     return scores, paired, complete
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from gla_model.evaluate import stats
-from gla_model.report.inputs import CLASSIFICATION_METRICS, IMAGE_METRICS, MRI_ONLY, REAL_PET
+from gla_model.report.inputs import CLASSIFICATION_METRICS, IMAGE_METRICS
 from gla_model.report.tables import (
     BASELINE,
     BASELINE_LABEL,
@@ -20,6 +20,8 @@ from gla_model.report.tables import (
     markdown_table,
     metric_spec_lines,
 )
+from gla_model.vocabulary import MRI_FEATURES as MRI_ONLY
+from gla_model.vocabulary import REAL_PET
 
 ALPHA = 0.05
 TABLE_DESCRIPTIONS = {

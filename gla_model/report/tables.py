@@ -23,13 +23,12 @@ from gla_model.niftiio import write_text_atomic
 from gla_model.report.inputs import (
     CLASSIFICATION_METRICS,
     IMAGE_METRICS,
-    MRI_ONLY,
-    REAL_PET,
     ReportInputError,
 )
 from gla_model.tsvio import write_table
-from gla_model.vocabulary import COMPLETE_EXPERIMENT, EXPERIMENTS, PAIRED_EXPERIMENT
+from gla_model.vocabulary import COMPLETE_EXPERIMENT, EXPERIMENTS, PAIRED_EXPERIMENT, REAL_PET
 from gla_model.vocabulary import MEAN_TRAIN_PET as BASELINE
+from gla_model.vocabulary import MRI_FEATURES as MRI_ONLY
 
 BASELINE_LABEL = "Mean training PET (baseline)"
 SOURCE_LABELS = {MRI_ONLY: "MRI only", REAL_PET: "Real PET"}

@@ -15,7 +15,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from gla_model import resources
+from gla_model import layout, resources
 from gla_model.preprocess import inputs, outputs, qc
 from gla_model.preprocess import pet as pet_norm
 from gla_model.preprocess.interfaces.files import load_image, save_image
@@ -155,8 +155,8 @@ class ExportOutputs(SimpleInterface):
     output_spec = _ExportOutputSpec
 
     def _run_interface(self, runtime):
-        sources = {field: getattr(self.inputs, field) for field in outputs.OUTPUT_FIELDS
-                   if field != "pet" or self.inputs.pet}
+        sources = {field: getattr(self.inputs, field)
+                   for field in layout.PREPROCESSED_FIELDS if field != "pet" or self.inputs.pet}
         outputs.export_outputs(participant_id=self.inputs.participant_id, sources=sources,
                                out_dir=self.inputs.out_dir)
         self._results["out_dir"] = str(Path(self.inputs.out_dir))
