@@ -52,6 +52,8 @@ INVALID = [
      "cycle and identity apply to arch cyclegan only"),
     ({"models": {"variants": {"gan_l1_ssim": {"losses": {"l1": 1.0, "adv": 0}}}}},
      "'models.variants.gan_l1_ssim.losses.adv': arch gan is adversarial"),
+    ({"preprocessing": {"atlas": "aal.nii.gz"}},
+     "'preprocessing.atlas' and 'preprocessing.atlas_labels': set both"),
     ({"cohort": {"source": "bids"}}, "'cohort.bids_dir': required when cohort.source is bids"),
     ({"cohort": {"session": "../x"}}, "'cohort.session'"),
     ({"models": {"enabled": ["glagan", "resnet"]}}, "'models.enabled': 'resnet' is not defined"),
@@ -108,7 +110,7 @@ def test_invalid_config_names_key_and_allowed_values(override, expected):
 def test_the_schema_rejects_what_the_settings_reject_per_key(override, expected):
     """Single-key ranges and enums come from one place: the schema rejects them too
     (cross-key rules, marked by the settings' own wording, are the settings' alone)."""
-    cross_key = ("is not defined", "is not enabled", "is not a fold", "required when",
+    cross_key = ("is not defined", "is not enabled", "is not a fold", "required when", "set both",
                  "at least one of", "apply to arch", "adversarial")
     if any(part in expected for part in cross_key):
         pytest.skip("a cross-key rule")

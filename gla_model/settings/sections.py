@@ -270,6 +270,10 @@ def cross_key_problems(settings: Settings) -> list[str]:
     if fold >= n_folds:
         problems.append(f"config key 'report.interpolation_fold': {fold} is not a fold; "
                         f"choose 0 to {n_folds - 1}")
+    preprocessing = settings.preprocessing
+    if (preprocessing.atlas is None) != (preprocessing.atlas_labels is None):
+        problems.append("config keys 'preprocessing.atlas' and 'preprocessing.atlas_labels': "
+                        "set both (an atlas image and its labels table) or neither")
     if settings.cohort.source == "bids" and settings.cohort.bids_dir is None:
         problems.append("config key 'cohort.bids_dir': required when cohort.source is bids")
     return problems
