@@ -17,6 +17,7 @@ from gla_model.nets import (
     build_model,
     patch_layout,
 )
+from gla_model.nets.glagan import PATCH_SPLITS
 from gla_model.settings import ModelSpec, job_value
 
 LOSSES = {"l1": 1.0}
@@ -120,12 +121,13 @@ def test_bad_specs_raise_config_errors(spec, grid, match):
         build_model(spec=spec_of(spec), grid=grid)
 
 
-def test_every_architecture_has_a_generator():
+def test_every_architecture_and_patch_count_has_a_network():
     assert tuple(GENERATOR_PATHS) == vocabulary.ARCHITECTURES
+    assert tuple(PATCH_SPLITS) == vocabulary.PATCH_COUNTS
 
 
-def test_every_variant_of_the_shipped_config_builds(default_settings):
-    for name, variant in default_settings.models.variants.items():
+def test_every_variant_of_the_shipped_config_builds(shipped_settings):
+    for name, variant in shipped_settings.models.variants.items():
         spec = dataclasses.replace(variant.model_spec(), width=0.0625)
         bundle = build_model(spec=spec, grid=32)
         assert bundle.generator is not None, name

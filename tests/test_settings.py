@@ -54,6 +54,11 @@ INVALID = [
      "'models.variants.gan_l1_ssim.losses.adv': arch gan is adversarial"),
     ({"preprocessing": {"atlas": "aal.nii.gz"}},
      "'preprocessing.atlas' and 'preprocessing.atlas_labels': set both"),
+    ({"training": {"lr": -1}}, "'training.lr': -1.0 must be > 0"),
+    ({"models": {"variants": {"glagan": {"width": 0}}}},
+     "'models.variants.glagan.width': 0.0 must be > 0"),
+    ({"models": {"variants": {"unet3d": {"losses": {"l1": -1}}}}},
+     "'models.variants.unet3d.losses.l1': -1.0 must be >= 0"),
     ({"cohort": {"source": "bids"}}, "'cohort.bids_dir': required when cohort.source is bids"),
     ({"cohort": {"session": "../x"}}, "'cohort.session'"),
     ({"models": {"enabled": ["glagan", "resnet"]}}, "'models.enabled': 'resnet' is not defined"),
@@ -68,6 +73,10 @@ INVALID = [
 
 # What the schema says for each per-key case of INVALID (the offending value and the rule).
 SCHEMA_MESSAGES = {
+    "'training.lr': -1.0 must be > 0": "-1 is less than or equal to the minimum of 0",
+    "'models.variants.glagan.width': 0.0 must be > 0":
+        "0 is less than or equal to the minimum of 0",
+    "'models.variants.unet3d.losses.l1': -1.0 must be >= 0": "-1 is less than the minimum of 0",
     "'preprocessing.backend': 'spm' is not one of ['ants', 'fsl']":
         "'spm' is not one of ['ants', 'fsl']",
     "'preprocessing.grid': 48 is not one of [32, 64]": "48 is not one of [32, 64]",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gla_model.checkpoint import FORMAT, MODEL_KIND
+from gla_model.checkpoint import FORMAT, MODEL_KIND, load_model
 from gla_model.cli import main
 from gla_model.cohort.table import Cohort, Subject, write_cohort_table
 from gla_model.errors import InputImageError
@@ -153,3 +153,15 @@ def test_in_memory_synthesizer_matches_the_files(ws):
         synthesize(mri[:16, :16, :16])
     with pytest.raises(InputImageError, match="NaN or infinite"):
         synthesize(np.full((GRID,) * 3, np.nan))
+
+
+def test_cpu_fp32_synthesizer_equals_the_plain_generator(ws):
+    """The report's interpolation runs on the CPU in fp32: the same numbers as the bare
+    eval-mode generator on a contiguous tensor."""
+    synthesize = load_synthesizer(checkpoint=ws / "model.pt", device="cpu", precision="fp32",
+                                  threads=None)
+    bundle, _ = load_model(ws / "model.pt")
+    mri = nib.load(_t1w(ws, "ad0")).get_fdata()
+    with torch.no_grad():
+        plain = bundle.generator(torch.from_numpy(mri.astype(np.float32))[None, None])
+    np.testing.assert_array_equal(synthesize(mri), plain[0, 0].numpy())

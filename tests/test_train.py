@@ -33,7 +33,6 @@ from gla_model.train.command import build_job, configure_parser
 from gla_model.train.loop import run_training
 from gla_model.train.schedule import learning_rate
 
-ROOT = Path(__file__).resolve().parent.parent
 GRID = 32
 SPEC = {"arch": "glagan", "k_patches": 2, "width": 0.125,
         "losses": {"l1": 1.0, "ms_ssim": 0.5, "roi": 1.0, "adv": 0.01}}
@@ -176,9 +175,9 @@ def test_interrupted_run_resumes_to_identical_weights(workspace, job):
 
     def kill_after_first(epoch):
         if epoch == 1:
-            raise Killed
+            raise Killed("after epoch 1")
 
-    with pytest.raises(Killed):
+    with pytest.raises(Killed, match="after epoch 1"):
         run_training(job=job(resumed, epochs=3), on_epoch_end=kill_after_first)
     assert torch.load(resumed / "last.pt", weights_only=True)["epoch"] == 1
     run_training(job=job(resumed, epochs=3))
@@ -289,10 +288,10 @@ def test_a_non_finite_loss_stops_training_with_a_clear_error(workspace, train_ar
     assert "training.lr" in error
 
 
-def test_the_paper_preset_trains_with_the_papers_settings():
+def test_the_paper_preset_trains_with_the_papers_settings(config_file, repo_root):
     """The paper's optimisation settings (Sec. III-B) live in workflow/presets/paper.yaml;
     config.yaml alone holds the demo's (the trainer has no defaults of its own)."""
-    config = load_config(paths=[ROOT / "config.yaml", ROOT / "workflow/presets/paper.yaml"])
+    config = load_config(paths=[config_file, repo_root / "workflow" / "presets" / "paper.yaml"])
     training = job_value({"training": config["training"]}, "training")
     assert (training.batch_size, training.beta1, training.lr) == (4, 0.1, 2e-5)
     assert training.lr_schedule == "constant"

@@ -119,8 +119,7 @@ def write_interpolation(*, args: argparse.Namespace, payload: Mapping) -> list[P
         preproc_dir=args.preproc_dir, atlas=args.atlas, folds=read_folds(args.folds),
         fold=report.interpolation_fold, features_real=read_features(args.features_real),
         svm_config=classification.svm, seed=classification.seeds[0],
-        steps=report.interpolation_steps,
-        synthesize=_synthesizer(checkpoint=args.checkpoint, payload=payload))
+        steps=report.interpolation_steps, synthesize=_synthesizer(checkpoint=args.checkpoint))
     voxel_size = _voxel_size(layout.preprocessed_path(
         preproc_dir=args.preproc_dir, participant_id=result.participants["CN"], field="pet"))
     figure = figures.interpolation_figure(
@@ -246,10 +245,11 @@ def _voxel_size(path: Path) -> tuple[float, float, float]:
     return tuple(float(z) for z in load_image(path, role="PET").header.get_zooms()[:3])
 
 
-def _synthesizer(*, checkpoint: Path, payload: Mapping):
+def _synthesizer(*, checkpoint: Path):
     """``mri -> pet`` with the generator of ``checkpoint``, through the synthesis code path
-    (checkpoint and grid checks, eval mode, the runtime of ``training.device`` and
-    ``training.precision`` in ``payload``)."""
-    from gla_model.synthesize import load_synthesizer, runtime_settings
+    (checkpoint and grid checks, eval mode, :meth:`Runtime.prepare`), on the CPU in fp32
+    whatever ``training.device``/``precision`` say (as it always ran): Fig 11's numbers do
+    not depend on a GPU or on the CPU's bf16 support."""
+    from gla_model.synthesize import load_synthesizer
 
-    return load_synthesizer(checkpoint=checkpoint, threads=None, **runtime_settings(payload))
+    return load_synthesizer(checkpoint=checkpoint, device="cpu", precision="fp32", threads=None)

@@ -25,7 +25,7 @@ def setting(*, default: Any = ABSENT, minimum: float | None = None,
                 "choices": choices, "pattern": pattern, "min_items": min_items,
                 "unique": unique}
     return field(default=default, metadata={k: v for k, v in metadata.items()
-                                            if v not in (None, False)})
+                                            if v is not None and v is not False})
 
 
 def required(f: dataclasses.Field) -> bool:
