@@ -7,6 +7,7 @@ here: from 0.1 % to half of the calls), so the script sums over the shapes and r
 Only CPUs with native bf16 (AVX-512-BF16 or AMX) run this path.
 
     .venv/bin/python benchmarks/bf16_small_conv.py [--calls 1500]
+    .venv/bin/python benchmarks/bf16_small_conv.py --smoke    # 2 calls per shape
 """
 
 from __future__ import annotations
@@ -44,10 +45,13 @@ def nan_calls(*, prepared: bool, calls: int, channels_last: bool, shape: tuple[i
     return bad
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1500)
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="seconds: 2 calls per shape")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.calls = 2
     torch.set_num_threads(1)
     if not _cpu_has_fast_bf16():
         print("this CPU has no native bf16; precision auto uses fp32 here")

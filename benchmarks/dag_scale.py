@@ -7,6 +7,7 @@ Builds a BIDS tree of empty files (cohort discovery reads names only), then:
      (each "Group job preprocess" is one sbatch) against a tenth of the preprocessing jobs.
 
 Run: .venv/bin/python benchmarks/dag_scale.py [--subjects 2000] [--repeats 3]
+     .venv/bin/python benchmarks/dag_scale.py --smoke    # 20 subjects, 1 repeat
 """
 
 from __future__ import annotations
@@ -72,7 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: 20 subjects, one timed dry run")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.subjects, args.repeats = 20, 1
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

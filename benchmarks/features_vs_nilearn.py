@@ -6,10 +6,14 @@ in-memory arrays/images and compute the 116 x {GM, WM} means of MRI and PET; nil
 gets one label image per tissue (atlas masked by the argmax tissue), strategy "mean".
 Prints the largest absolute difference (must be < 1e-6), the median times of repeated
 runs, and the speed ratio nilearn / gla_model.
+
+    .venv/bin/python benchmarks/features_vs_nilearn.py [--grid 64] [--repeats 15]
+    .venv/bin/python benchmarks/features_vs_nilearn.py --smoke    # 32^3, 1 repeat
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 import warnings
@@ -67,8 +71,15 @@ def median_seconds(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    shape, affine = model_grid(size=GRID)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", type=int, default=GRID, choices=(32, 64))
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--smoke", action="store_true", help="seconds: grid 32, 1 repeat")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.grid, args.repeats = 32, 1
+    shape, affine = model_grid(size=args.grid)
     atlas = resample_img(aal_atlas().image, target_affine=affine, target_shape=shape,
                          interpolation="nearest", force_resample=True, copy_header=True)
     labels = np.rint(atlas.get_fdata()).astype(np.int64)
@@ -79,13 +90,13 @@ def main() -> None:
         got = ours(subject, labels)
         difference = float(np.max(np.abs(got - expected)))
         assert difference < 1e-6, f"features differ from nilearn by {difference}"
-        t_nilearn = median_seconds(lambda: nilearn_means(subject, labels, affine), REPEATS)
-    t_ours = median_seconds(lambda: ours(subject, labels), REPEATS)
+        t_nilearn = median_seconds(lambda: nilearn_means(subject, labels, affine), args.repeats)
+    t_ours = median_seconds(lambda: ours(subject, labels), args.repeats)
     present = int(np.count_nonzero(expected[0]))
-    print(f"grid {GRID}^3, {present} non-empty (tissue, region) bins of {2 * AAL_REGION_COUNT}, "
-          f"2 images (MRI, PET)")
+    print(f"grid {args.grid}^3, {present} non-empty (tissue, region) bins of "
+          f"{2 * AAL_REGION_COUNT}, 2 images (MRI, PET)")
     print(f"max |gla_model - nilearn| = {difference:.2e}")
-    print(f"median of {REPEATS}: gla_model bincount {t_ours * 1e3:.2f} ms, "
+    print(f"median of {args.repeats}: gla_model bincount {t_ours * 1e3:.2f} ms, "
           f"nilearn NiftiLabelsMasker {t_nilearn * 1e3:.2f} ms")
     print(f"speed ratio nilearn / gla_model = {t_nilearn / t_ours:.1f}x")
 

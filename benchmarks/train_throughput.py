@@ -9,6 +9,7 @@ the median generator inference time per volume.
 
     .venv/bin/python benchmarks/train_throughput.py            # demo + paper width
     .venv/bin/python benchmarks/train_throughput.py --quick    # skip the paper width at 64^3
+    .venv/bin/python benchmarks/train_throughput.py --smoke    # demo width, batch 1, 1 step
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from gla_model.device import resolve_runtime
-from gla_model.losses import LossWeights, RoiLoss
+from gla_model.losses import RoiLoss
 from gla_model.nets import build_model
+from gla_model.settings import LossWeights, ModelSpec
 from gla_model.train.steps import Optimisers, train_step
 
-LOSSES = {"l1": 1.0, "ms_ssim": 1.0, "roi": 1.0, "adv": 0.01}
+LOSSES = LossWeights(l1=1.0, ms_ssim=1.0, roi=1.0, adv=0.01)
 
 
 def _median_time(fn, *, reps: int, warmup: int = 1) -> float:
@@ -63,8 +65,7 @@ def conv_roofline(runtime, *, grid: int, reps: int) -> float:
 
 def gla_step(runtime, *, width: float, grid: int, batch: int, reps: int) -> dict[str, float]:
     torch.manual_seed(0)
-    spec = {"arch": "glagan", "k_patches": 4, "width": width, "adversarial": True,
-            "losses": LOSSES}
+    spec = ModelSpec(arch="glagan", k_patches=4, width=width, losses=LOSSES)
     bundle = runtime.prepare(build_model(spec=spec, grid=grid))
     adam = lambda ms: torch.optim.Adam([p for m in ms for p in m.parameters()], lr=2e-5)  # noqa: E731
     optimisers = Optimisers(adam(bundle.generators()), adam(bundle.discriminators()),
@@ -75,7 +76,7 @@ def gla_step(runtime, *, width: float, grid: int, batch: int, reps: int) -> dict
     pet = runtime.to_input(torch.rand(batch, 1, grid, grid, grid))
 
     def step():
-        train_step(bundle=bundle, mri=mri, pet=pet, weights=LossWeights.from_dict(LOSSES),
+        train_step(bundle=bundle, mri=mri, pet=pet, weights=LOSSES,
                    roi=roi, optimisers=optimisers, runtime=runtime)
 
     flops = _flops(step)
@@ -94,12 +95,16 @@ def gla_step(runtime, *, width: float, grid: int, batch: int, reps: int) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the paper width at 64^3")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: the demo width only, batch 1, one timed step")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     args = parser.parse_args()
     runtime = resolve_runtime(device=args.device, precision=args.precision)
     configs = [("demo", 0.125, 32, 4, 5), ("paper width", 1.0, 32, 1, 2)]
-    if not args.quick:
+    if args.smoke:
+        configs = [("demo", 0.125, 32, 1, 1)]
+    elif not args.quick:
         configs.append(("paper", 1.0, 64, 1, 1))
     print(f"device {runtime.device}, precision {runtime.precision}, channels_last "
           f"{runtime.channels_last}, threads {torch.get_num_threads()}")
@@ -107,7 +112,7 @@ def main() -> None:
           f"{'GFLOP/s':>8} {'roofline':>8} {'ratio':>6} {'infer s/vol':>11}")
     for name, width, grid, batch, reps in configs:
         result = gla_step(runtime, width=width, grid=grid, batch=batch, reps=reps)
-        roof = conv_roofline(runtime, grid=grid, reps=3)
+        roof = conv_roofline(runtime, grid=grid, reps=1 if args.smoke else 3)
         print(f"{name:<12} {width:>5} {grid:>4} {batch:>5} {result['step_s']:>8.3f} "
               f"{result['volumes_per_s']:>7.3f} {result['gflops']:>8.1f} {roof:>8.1f} "
               f"{result['gflops'] / roof:>6.2f} {result['infer_s']:>11.3f}")

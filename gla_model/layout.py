@@ -80,6 +80,16 @@ def fold_synthetic_pets(*, variant_dir: Path | str, participant_id: str) -> list
         f"fold-*/{synthetic_pet_name(participant_id=participant_id)}"))
 
 
+def checkpoint_path(*, train_dir: Path | str, variant: str, fold: str) -> Path:
+    """``fold`` is a test fold index or ``full``; both live in ``fold-<fold>/``."""
+    return Path(train_dir) / variant / f"fold-{fold}" / "model.pt"
+
+
+def history_path(*, train_dir: Path | str, variant: str, fold: str) -> Path:
+    return checkpoint_path(train_dir=train_dir, variant=variant, fold=fold).with_name(
+        "history.tsv")
+
+
 def training_state(*, checkpoint: Path | str) -> Path:
     """The resumable training state kept beside a checkpoint."""
     return Path(checkpoint).with_name("last.pt")
@@ -111,6 +121,16 @@ def ablation_name(group: str) -> str:
 
 def qualitative_name(*, group: str, diagnosis: str) -> str:
     return f"qualitative_{group.removeprefix('ablation_')}_{diagnosis}"
+
+
+def report_kind(stem: str) -> str:
+    """What a report file shows: ``ablation``, ``qualitative``, ``training_curves``,
+    ``interpolation``, or the table's own stem."""
+    if stem.startswith("ablation_"):
+        return "ablation"
+    if stem.startswith("qualitative_"):
+        return "qualitative"
+    return stem
 
 
 def report_table_paths(*, report_dir: Path | str, stem: str) -> tuple[Path, Path]:
@@ -222,11 +242,10 @@ class Layout:
         return self.results / "train"
 
     def checkpoint(self, *, variant: str, fold: str) -> Path:
-        """``fold`` is a test fold index or ``full``; both live in ``fold-<fold>/``."""
-        return self.train_dir / variant / f"fold-{fold}" / "model.pt"
+        return checkpoint_path(train_dir=self.train_dir, variant=variant, fold=fold)
 
     def history(self, *, variant: str, fold: str) -> Path:
-        return self.checkpoint(variant=variant, fold=fold).with_name("history.tsv")
+        return history_path(train_dir=self.train_dir, variant=variant, fold=fold)
 
     @property
     def synthesize_dir(self) -> Path:

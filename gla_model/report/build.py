@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gla_model import folds as folds_module
 from gla_model import layout
 from gla_model.cohort.table import cohort_frame, read_cohort_table
 from gla_model.errors import ConfigError
@@ -100,7 +101,9 @@ def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) 
                 stem=layout.qualitative_name(group=group, diagnosis=diagnosis))
             written.append(_qualitative(args=args, folds=folds, names=names, variants=variants,
                                         diagnosis=diagnosis, path=path))
-    histories = {spec["label"]: inputs.read_history(train_dir=args.train_dir, variant=name)
+    fold_numbers = folds_module.fold_numbers(folds=folds)
+    histories = {spec["label"]: inputs.read_history(train_dir=args.train_dir, variant=name,
+                                                    folds=fold_numbers)
                  for name, spec in variants.items()}
     written.append(figures.save_figure(figure=figures.training_curves_figure(
         histories=histories), path=layout.report_figure_path(report_dir=args.out_dir,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from gla_model.errors import GlaModelError
+from gla_model.layout import history_path
 from gla_model.tsvio import read_table
 
 IMAGE_METRICS = ("ssim", "ms_ssim", "psnr", "mae")
@@ -52,18 +53,13 @@ def read_classification(*, directory: Path, experiment: str, sources: Iterable[s
     return pd.concat(tables, ignore_index=True)
 
 
-def read_history(*, train_dir: Path, variant: str) -> pd.DataFrame:
-    """Every numbered fold's ``history.tsv`` of ``variant``, with a ``fold`` column added."""
-    fold_dirs = sorted(path for path in (Path(train_dir) / variant).glob("fold-*")
-                       if path.name.removeprefix("fold-").isdigit())
-    if not fold_dirs:
-        raise ReportInputError(f"no fold-<k> folders under {Path(train_dir) / variant}; "
-                               f"train variant {variant} first.")
-    tables = []
-    for fold_dir in fold_dirs:
-        table = read_table(fold_dir / "history.tsv", columns=("epoch", "split"),
-                           role=f"training history ({variant})")
-        tables.append(table.assign(fold=int(fold_dir.name.removeprefix("fold-"))))
+def read_history(*, train_dir: Path, variant: str, folds: Iterable[int]) -> pd.DataFrame:
+    """The ``history.tsv`` of ``variant`` in every test fold, with a ``fold`` column added."""
+    tables = [read_table(history_path(train_dir=train_dir, variant=variant, fold=str(fold)),
+                         columns=("epoch", "split"), role=f"training history ({variant})"
+                         ).assign(fold=int(fold)) for fold in folds]
+    if not tables:
+        raise ReportInputError(f"no folds to read the training history of {variant} from.")
     return pd.concat(tables, ignore_index=True)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from gla_model.evaluate import stats
+from gla_model.layout import REPORT_TABLES, ablation_name
 from gla_model.report.inputs import CLASSIFICATION_METRICS, IMAGE_METRICS
 from gla_model.report.tables import (
     BASELINE,
@@ -25,20 +26,22 @@ from gla_model.vocabulary import REAL_PET
 
 ALPHA = 0.05
 TABLE_DESCRIPTIONS = {
-    "table1_synthesis_quality": "Table I: SSIM, MS-SSIM, PSNR and MAE of each main model's "
-    "synthetic PET against the real PET of the test fold's subjects, next to the trivial "
-    "mean-training-PET baseline; mean ± SD over folds, paired t-test and Wilcoxon p-values "
-    "against the best row.",
-    "table2_classification_paired": "Table II: AD-vs-CN RBF-SVM on the paired cohort, "
-    "cross-validated on the generators' folds; trained on real PET, tested on MRI only, real "
-    "PET, or each model's synthetic PET; mean ± SD over folds x seeds.",
-    "table3_classification_complete": "Table III: the same SVM on the cohort completed with "
-    "each model's synthetic PET for the MRI-only subjects, against MRI features only.",
-    "ablation_architecture": "Ablation (Fig 4/8): global-only and local-only generators "
-    "against GLA-GAN: image quality and classification accuracy/AUC.",
-    "ablation_losses": "Ablation (Fig 8): loss-term combinations of GLA-GAN.",
-    "ablation_patches": "Ablation (Fig 9): number of local patches K of GLA-GAN.",
-    "qc_summary": "Preprocessing QC: distribution of every QC measure and the flagged "
+    REPORT_TABLES["synthesis_quality"]: "Table I: SSIM, MS-SSIM, PSNR and MAE of each main "
+    "model's synthetic PET against the real PET of the test fold's subjects, next to the "
+    "trivial mean-training-PET baseline; mean ± SD over folds, paired t-test and Wilcoxon "
+    "p-values against the best row.",
+    REPORT_TABLES["classification_paired"]: "Table II: AD-vs-CN RBF-SVM on the paired "
+    "cohort, cross-validated on the generators' folds; trained on real PET, tested on MRI "
+    "only, real PET, or each model's synthetic PET; mean ± SD over folds x seeds.",
+    REPORT_TABLES["classification_complete"]: "Table III: the same SVM on the cohort "
+    "completed with each model's synthetic PET for the MRI-only subjects, against MRI "
+    "features only.",
+    ablation_name("ablation_architecture"): "Ablation (Fig 4/8): global-only and local-only "
+    "generators against GLA-GAN: image quality and classification accuracy/AUC.",
+    ablation_name("ablation_losses"): "Ablation (Fig 8): loss-term combinations of GLA-GAN.",
+    ablation_name("ablation_patches"): "Ablation (Fig 9): number of local patches K of "
+    "GLA-GAN.",
+    REPORT_TABLES["qc"]: "Preprocessing QC: distribution of every QC measure and the flagged "
     "subjects.",
 }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gla_model import vocabulary as vocab
 from gla_model.cohort import cohort_subjects
-from gla_model.layout import Layout
+from gla_model.layout import Layout, report_kind
 from gla_model.settings import as_mapping, build_settings, job_settings, without_resources
 
 SETTINGS = build_settings(config=config)
@@ -107,9 +107,10 @@ def synth_features_option(wildcards, input):
 
 
 # ---------------------------------------------------------------- report
+#: What a report file shows (gla_model.layout.report_kind) -> its table and figure captions.
 REPORT_CAPTIONS = {
-    "ablation_": ("ablation_table.rst", "figure_ablation.rst"),
-    "qualitative_": (None, "figure_qualitative.rst"),
+    "ablation": ("ablation_table.rst", "figure_ablation.rst"),
+    "qualitative": (None, "figure_qualitative.rst"),
     "training_curves": (None, "figure_training_curves.rst"),
     "interpolation": ("interpolation_table.rst", "figure_interpolation.rst"),
 }
@@ -119,11 +120,8 @@ def annotated_report_outputs(part):
     """The outputs of one report part, each with its caption for `snakemake --report`."""
     annotated = []
     for path in LAYOUT.report_outputs(part=part, variants=VARIANTS):
-        table, figure = next(
-            (captions for prefix, captions in REPORT_CAPTIONS.items()
-             if path.stem.startswith(prefix)),
-            (f"{path.stem}.rst", None),
-        )
+        kind = report_kind(path.stem)
+        table, figure = REPORT_CAPTIONS.get(kind, (f"{kind}.rst", None))
         is_figure = path.suffix == ".png"
         labels = {"name": path.stem, "format": path.suffix.lstrip(".")}
         annotated.append(report(path, caption=f"../../reports/{figure if is_figure else table}",
