@@ -92,14 +92,14 @@ def gla_step(runtime, *, width: float, grid: int, batch: int, reps: int) -> dict
             "infer_s": _median_time(infer, reps=max(1, reps))}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the paper width at 64^3")
     parser.add_argument("--smoke", action="store_true",
                         help="seconds: the demo width only, batch 1, one timed step")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     runtime = resolve_runtime(device=args.device, precision=args.precision)
     configs = [("demo", 0.125, 32, 4, 5), ("paper width", 1.0, 32, 1, 2)]
     if args.smoke:

@@ -44,5 +44,8 @@ RECONSTRUCTION_TERMS = ("l1", "ssim", "ms_ssim", "roi")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
+#: MRI features of a region: tissue density (mean GM/WM probability) or T1w intensity.
+MRI_FEATURE_KINDS = ("density", "intensity")
+
 #: Tissues of the segmentation (probability maps), in output order.
 TISSUES = ("GM", "WM", "CSF")

@@ -183,6 +183,13 @@ class EvaluationSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FeaturesSettings:
+    """Which MRI features describe a region (PET features are fixed: mean uptake)."""
+
+    mri: str = setting(choices=vocabulary.MRI_FEATURE_KINDS)
+
+
+@dataclass(frozen=True, kw_only=True)
 class SvmSettings:
     """RBF-SVM grid, tuned by inner stratified CV on the training folds only."""
 
@@ -214,6 +221,7 @@ class Settings:
     models: ModelsSettings
     training: TrainingSettings
     evaluation: EvaluationSettings
+    features: FeaturesSettings
     classification: ClassificationSettings
     report: ReportSettings
 
