@@ -11,7 +11,9 @@ from ``decision_function``.
   (``pet_origin == fold-<k>``, checked), ``real_pet``, or none (``mri_only``).
 * ``complete`` (Table III): paired subjects with real PET plus MRI-only subjects completed
   with the variant's synthetic PET (``pet_origin == full``), stratified K-fold CV whose
-  shuffling follows the seed; ``mri_only`` uses the same subjects with MRI features.
+  shuffling follows the seed; ``mri_only`` uses the same subjects with MRI features, and
+  the control ``mean_imputed_pet`` fills the MRI-only subjects' PET features with each
+  split's training mean (naive imputation, which synthetic PET has to beat).
 
 The seed sets the inner CV shuffling (and, for ``complete``, the outer split).
 """
@@ -45,6 +47,7 @@ from gla_model.tsvio import write_table
 LOG = logging.getLogger(__name__)
 
 REAL_PET, MRI_ONLY = vocabulary.REAL_PET, vocabulary.MRI_FEATURES
+MEAN_IMPUTED = vocabulary.MEAN_IMPUTED_PET
 METRICS = ("accuracy", "sensitivity", "specificity", "f1", "mcc", "auc")
 RESULT_COLUMNS = ("experiment", "source", "seed", "fold", *METRICS, "C", "gamma",
                   "n_train", "n_test")
@@ -118,11 +121,16 @@ def _mcc(*, tp: int, tn: int, fp: int, fn: int) -> float:
 
 def evaluate_split(
     *, train: pd.DataFrame, test: pd.DataFrame, columns: Sequence[str],
-    svm_config: SvmSettings, seed: int,
+    svm_config: SvmSettings, seed: int, impute_pet: bool = False,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Fit on ``train`` rows, score ``test`` rows: (metrics + C, gamma, sizes; predictions)."""
+    """Fit on ``train`` rows, score ``test`` rows: (metrics + C, gamma, sizes; predictions).
+
+    ``impute_pet`` fills missing PET features, in training and test rows alike, with the
+    mean PET features of the training rows that have PET (nothing from the test rows)."""
     folds_module.assert_no_leakage(train=list(train["participant_id"]), val=[],
                                    test=list(test["participant_id"]))
+    if impute_pet:
+        train, test = mean_imputed(train=train, test=test)
     X_train, X_test = _matrix(train, columns), _matrix(test, columns)
     y_train, y_test = diagnosis_labels(train), diagnosis_labels(test)
     model = fit_svm(X=X_train, y=y_train, svm_config=svm_config, seed=seed)
@@ -134,6 +142,17 @@ def evaluate_split(
     predictions = pd.DataFrame({"participant_id": test["participant_id"].to_numpy(),
                                 "y_true": y_test, "y_pred": y_pred, "score": score})
     return result, predictions
+
+
+def mean_imputed(*, train: pd.DataFrame, test: pd.DataFrame
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Missing PET features of both sets replaced by the training rows' PET feature means."""
+    pet = feature_columns(modalities=("pet",))
+    means = train[pet].mean(axis=0, skipna=True)
+    if means.isna().any():
+        raise GlaModelError("no training row has PET features to impute from.")
+    return (train.assign(**{c: train[c].fillna(means[c]) for c in pet}),
+            test.assign(**{c: test[c].fillna(means[c]) for c in pet}))
 
 
 def diagnosis_labels(table: pd.DataFrame) -> np.ndarray:
@@ -195,8 +214,9 @@ def complete_experiment(
     paired_ids = cohort.loc[cohort["group"] == vocabulary.PAIRED, "participant_id"].tolist()
     mri_only_ids = cohort.loc[cohort["group"] == vocabulary.MRI_ONLY_SUBJECTS,
                               "participant_id"].tolist()
-    if source == MRI_ONLY:
+    if source in (MRI_ONLY, MEAN_IMPUTED):
         table = _rows(real, [*paired_ids, *mri_only_ids], name="real features")
+        _require_real_pet(table.iloc[:len(paired_ids)], name="paired subjects")
     else:
         paired = _rows(real, paired_ids, name="real features")
         _require_real_pet(paired, name="paired subjects")
@@ -217,7 +237,7 @@ def complete_experiment(
         for fold, (train_index, test_index) in enumerate(outer.split(table, y)):
             result, prediction = evaluate_split(
                 train=table.iloc[train_index], test=table.iloc[test_index], columns=columns,
-                svm_config=svm_config, seed=seed)
+                svm_config=svm_config, seed=seed, impute_pet=source == MEAN_IMPUTED)
             results.append({"experiment": vocabulary.COMPLETE_EXPERIMENT, "source": source,
                             "seed": seed, "fold": fold, **result})
             predictions.append(prediction.assign(seed=seed, fold=fold))
@@ -281,10 +301,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_command(args: argparse.Namespace) -> None:
     """Run one classification experiment for one source and write its tables."""
     paired = args.experiment == vocabulary.PAIRED_EXPERIMENT
-    references = (MRI_ONLY, REAL_PET) if paired else (MRI_ONLY,)
-    is_variant = args.source not in (MRI_ONLY, REAL_PET)
+    references = (MRI_ONLY, REAL_PET) if paired else (MRI_ONLY, MEAN_IMPUTED)
+    is_variant = args.source not in (MRI_ONLY, REAL_PET, MEAN_IMPUTED)
     if not paired and args.source == REAL_PET:
         raise ConfigError(f"--source {REAL_PET} exists only for --experiment paired.")
+    if paired and args.source == MEAN_IMPUTED:
+        raise ConfigError(f"--source {MEAN_IMPUTED} exists only for --experiment complete.")
     if is_variant != (args.features_synth is not None):
         raise ConfigError(
             f"--features-synth is required for a variant source and must be left out for "

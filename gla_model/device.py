@@ -6,7 +6,10 @@ AVX-512-BF16 or AMX (about 3x faster Conv3d there), else fp32: on AVX2-only core
 (e.g. the 2-core AMD EPYC this was developed on) a bf16 Conv3d training step measured
 10-40x *slower* than fp32. On the CPU, tensors and weights use channels_last_3d, which
 made fp32 Conv3d 1.1-2x faster there (see benchmarks/train_throughput.py). Losses and
-SSIM statistics are always computed in float32.
+SSIM statistics are always computed in float32, and so is every generator's output layer
+and sigmoid, with autocast off (:class:`gla_model.nets.blocks.Float32Conv3d`): autocast
+speeds up the trunk, while the synthetic PET that training scores and synthesis writes
+keeps float32 resolution instead of bf16's 8 significant bits.
 
 oneDNN's bf16 Conv3d backward (torch 2.13 CPU, AVX-512-BF16) now and then returns NaN
 weight gradients for inputs of a few voxels, in either memory format: for a 2^3 input,

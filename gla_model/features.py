@@ -1,19 +1,42 @@
-"""AAL ROI features: mean MRI and PET intensity of the 116 AAL regions within GM and WM.
-
-Tissue: each brain-mask voxel is assigned the tissue of largest probability among the
-subject's GM, WM and CSF probseg maps (ties go to GM, then WM; voxels whose three
-probabilities are all 0 get no tissue). Argmax partitions the brain, unlike
-``probseg > 0.5``, which leaves voxels with mixed tissue out of every region.
+"""AAL ROI features: regional MRI (tissue density by default) and PET of the 116 AAL regions.
 
 Features (116 x 4): ``mri_gm_<i>``, ``mri_wm_<i>``, ``pet_gm_<i>``, ``pet_wm_<i>``,
-i = AAL label 1..116. A region with no voxel of the tissue gets 0.0 (the same for every
-subject, so a classifier sees a constant). NaN means only "no PET image": with
+i = AAL label 1..116. What the MRI columns hold is ``features.mri``:
+
+* ``density`` (the default): regional GM and WM tissue density. ``mri_gm_<i>`` is the mean
+  GM probability over *every* brain-mask voxel of region i, ``mri_wm_<i>`` the mean WM
+  probability over the same voxels: the fraction of the region that is grey (white)
+  matter, which falls with atrophy (GM turns into CSF).
+* ``intensity``: the mean T1w intensity within the region's GM (WM) voxels.
+
+PET columns are the same for both: the mean PET (the preprocessed SUVR image) within the
+region's GM (WM) voxels. A voxel's tissue is the argmax of the subject's GM, WM and CSF
+probabilities inside the brain mask (ties go to GM, then WM; voxels whose three
+probabilities are all 0 get no tissue and count only towards the density). Argmax
+partitions the brain, unlike ``probseg > 0.5``, which leaves voxels with mixed tissue out
+of every region.
+
+**Modulation: none, on purpose.** The preprocessing normalizes each brain to MNI with an
+affine only (no nonlinear warp). Without modulation the density of a region is the mean
+tissue probability inside a fixed MNI region after the head has been scaled to the
+template, i.e. the region's tissue *fraction*, which is already head-size normalized
+(a proportional correction for total intracranial volume). Modulating by the Jacobian
+determinant of the affine would multiply every density of a subject by one number, the
+head-size factor, turning fractions back into native volumes: it would add head size
+as a between-subject confound (which then needs a TIV covariate) and no atrophy
+information. (Modulation matters after a *nonlinear* warp, whose local Jacobian carries
+the atrophy that the warp has squeezed away; there is none here.)
+
+A region with no voxel of a tissue (or, for density, no brain voxel) gets 0.0, the same
+for every subject, so a classifier sees a constant. NaN means only "no PET image": with
 ``--source real`` MRI-only subjects are kept, with NaN PET features, so that MRI-only
 experiments need no synthetic source. ``pet_origin`` names the PET used: ``real``,
 ``fold-<k>`` (the model of the fold in which the subject is test), ``full`` (the model
 trained on all paired subjects, for MRI-only subjects) or ``none``.
 
-All means of one subject come from one ``np.bincount`` over (image, tissue, region) bins.
+All sums of one subject come from one ``np.bincount`` over (image, tissue class, region)
+bins; the per-tissue means (PET, intensity) and the region means (density) are both read
+off those sums. Images are read from disk as float32 and summed in float64.
 """
 
 from __future__ import annotations
@@ -31,6 +54,7 @@ from gla_model.errors import ConfigError, InputImageError
 from gla_model.layout import fold_synthetic_pets, preprocessed_path, synthetic_pet_path
 from gla_model.niftiio import load_image
 from gla_model.resources import AAL_REGION_COUNT
+from gla_model.settings import job_value, read_job_settings
 from gla_model.tsvio import read_table, write_table
 from gla_model.vocabulary import TISSUES
 
@@ -42,6 +66,21 @@ PET_ORIGIN_REAL, PET_ORIGIN_NONE = "real", "none"
 FEATURE_TISSUES = ("gm", "wm")
 MODALITIES = ("mri", "pet")
 ID_COLUMNS = ("participant_id", "diagnosis", "group", "source", "pet_origin")
+DENSITY, INTENSITY = vocabulary.MRI_FEATURE_KINDS
+#: What each ``features.mri`` choice puts in the ``mri_gm_<i>`` / ``mri_wm_<i>`` columns
+#: (for the report and the README), and what the PET columns hold.
+MRI_FEATURE_DESCRIPTIONS = {
+    DENSITY: "regional GM / WM tissue density: the mean GM / WM probability over the "
+             "brain-mask voxels of each AAL region after affine normalization to MNI "
+             "(unmodulated, i.e. the region's tissue fraction, head-size normalized)",
+    INTENSITY: "mean T1w intensity within each AAL region's GM / WM voxels (argmax tissue)",
+}
+PET_FEATURE_DESCRIPTION = ("mean PET (SUVR) within each AAL region's GM / WM voxels "
+                           "(argmax tissue)")
+#: Tissue classes of a brain voxel for the sums: GM, WM, and the rest of the brain mask
+#: (CSF, or no tissue probability at all), which only the density counts.
+N_CLASSES = 3
+_OTHER_BRAIN = 2
 
 
 def feature_columns(*, modalities: tuple[str, ...] = MODALITIES,
@@ -58,6 +97,55 @@ def tissue_labels(*, probsegs: dict[str, np.ndarray], mask: np.ndarray) -> np.nd
     return np.where((mask != 0) & (stack.max(axis=0) > 0), tissue, -1)
 
 
+def tissue_classes(*, probsegs: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+    """:func:`tissue_labels`, with brain-mask voxels of no tissue counted as CSF (class 2):
+    0 GM, 1 WM, 2 other brain voxel, -1 outside the mask."""
+    tissue = tissue_labels(probsegs=probsegs, mask=mask)
+    return np.where((mask != 0) & (tissue < 0), _OTHER_BRAIN, tissue)
+
+
+def region_sums(*, images: np.ndarray, labels: np.ndarray, classes: np.ndarray,
+                n_classes: int, n_regions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of each image and voxel count over every (class, region) bin, in one pass.
+
+    Args:
+        images: ``(n_images, *shape)`` values.
+        labels: ``shape`` integer atlas, 0 = background, 1..n_regions.
+        classes: ``shape`` class index; voxels outside ``0..n_classes-1`` are left out.
+        n_classes, n_regions: number of classes and of atlas labels.
+
+    Returns:
+        ``(n_images, n_classes, n_regions)`` float64 sums and ``(n_classes, n_regions)``
+        voxel counts.
+    """
+    if images.shape[1:] != labels.shape or classes.shape != labels.shape:
+        raise InputImageError(
+            f"images {images.shape[1:]}, atlas {labels.shape} and tissue {classes.shape} are "
+            "on different grids; resample the atlas onto the preprocessing grid."
+        )
+    if labels.min() < 0 or labels.max() > n_regions:
+        raise InputImageError(f"atlas labels must lie in 0..{n_regions}, found "
+                              f"{labels.min()}..{labels.max()}")
+    n_bins = n_classes * n_regions
+    valid = (labels > 0) & (classes >= 0) & (classes < n_classes)
+    bins = np.where(valid, classes * n_regions + labels - 1, n_bins).ravel()
+    n_images = images.shape[0]
+    # Each image gets n_bins + 1 slots (the last collects excluded voxels).
+    offsets = (np.arange(n_images) * (n_bins + 1))[:, None]
+    sums = np.bincount((bins[None, :] + offsets).ravel(),
+                       weights=images.reshape(n_images, -1).astype(np.float64).ravel(),
+                       minlength=n_images * (n_bins + 1)).reshape(n_images, n_bins + 1)
+    counts = np.bincount(bins, minlength=n_bins + 1)
+    return (sums[:, :n_bins].reshape(n_images, n_classes, n_regions),
+            counts[:n_bins].reshape(n_classes, n_regions))
+
+
+def _mean(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``sums / counts`` (counts broadcast over the leading image axis); 0.0 where empty."""
+    counts = np.broadcast_to(counts, sums.shape)
+    return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+
+
 def region_means(
     *, images: np.ndarray, labels: np.ndarray, tissue: np.ndarray, n_regions: int
 ) -> np.ndarray:
@@ -72,48 +160,67 @@ def region_means(
     Returns:
         ``(n_images, 2, n_regions)`` means; 0.0 where a bin has no voxel.
     """
-    if images.shape[1:] != labels.shape or tissue.shape != labels.shape:
-        raise InputImageError(
-            f"images {images.shape[1:]}, atlas {labels.shape} and tissue {tissue.shape} are "
-            "on different grids; resample the atlas onto the preprocessing grid."
-        )
-    if labels.min() < 0 or labels.max() > n_regions:
-        raise InputImageError(f"atlas labels must lie in 0..{n_regions}, found "
-                              f"{labels.min()}..{labels.max()}")
-    n_bins = len(FEATURE_TISSUES) * n_regions
-    valid = (labels > 0) & (tissue >= 0) & (tissue < len(FEATURE_TISSUES))
-    bins = np.where(valid, tissue * n_regions + labels - 1, n_bins).ravel()
-    n_images = images.shape[0]
-    # Each image gets n_bins + 1 slots (the last collects excluded voxels).
-    offsets = (np.arange(n_images) * (n_bins + 1))[:, None]
-    sums = np.bincount((bins[None, :] + offsets).ravel(),
-                       weights=images.reshape(n_images, -1).astype(np.float64).ravel(),
-                       minlength=n_images * (n_bins + 1)).reshape(n_images, n_bins + 1)
-    counts = np.bincount(bins, minlength=n_bins + 1)
-    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-    return means[:, :n_bins].reshape(n_images, len(FEATURE_TISSUES), n_regions)
+    sums, counts = region_sums(images=images, labels=labels, classes=tissue,
+                               n_classes=len(FEATURE_TISSUES), n_regions=n_regions)
+    return _mean(sums, counts)
+
+
+def roi_features(*, mri: str, t1w: np.ndarray | None, probsegs: dict[str, np.ndarray],
+                 mask: np.ndarray, pet: np.ndarray | None, labels: np.ndarray,
+                 n_regions: int = AAL_REGION_COUNT) -> np.ndarray:
+    """The ``4 * n_regions`` features in :func:`feature_columns` order (see the module
+    docstring); the PET features are NaN when ``pet`` is None.
+
+    Args:
+        mri: ``density`` or ``intensity`` (``features.mri``).
+        t1w: the preprocessed T1w (only read for ``intensity``).
+        probsegs: GM, WM and CSF probabilities; mask: the brain mask; labels: the atlas.
+    """
+    if mri not in vocabulary.MRI_FEATURE_KINDS:
+        raise ConfigError(f"MRI features must be one of {list(vocabulary.MRI_FEATURE_KINDS)}, "
+                          f"got {mri!r}")
+    if mri == DENSITY:
+        images = [probsegs["GM"], probsegs["WM"]]
+    elif t1w is None:
+        raise ConfigError("intensity MRI features need the T1w image")
+    else:
+        images = [t1w]
+    n_mri = len(images)
+    if pet is not None:
+        images.append(pet)
+    classes = tissue_classes(probsegs=probsegs, mask=mask)
+    sums, counts = region_sums(images=np.stack(images), labels=labels, classes=classes,
+                               n_classes=N_CLASSES, n_regions=n_regions)
+    per_tissue = _mean(sums[:, :len(FEATURE_TISSUES)], counts[:len(FEATURE_TISSUES)])
+    if mri == DENSITY:
+        mri_values = _mean(sums[:n_mri].sum(axis=1), counts.sum(axis=0))  # (GM|WM, region)
+    else:
+        mri_values = per_tissue[0]  # (tissue, region)
+    values = np.full((len(MODALITIES), len(FEATURE_TISSUES), n_regions), np.nan)
+    values[0] = mri_values
+    if pet is not None:
+        values[1] = per_tissue[n_mri]
+    return values.ravel()
 
 
 def subject_features(
-    *, preproc_dir: Path, participant_id: str, labels: np.ndarray, pet_path: Path | None
+    *, preproc_dir: Path, participant_id: str, labels: np.ndarray, pet_path: Path | None,
+    mri: str
 ) -> dict[str, float]:
     """The 464 features of one subject (PET features NaN when ``pet_path`` is None)."""
     def data(path: Path, role: str) -> np.ndarray:
-        return load_image(path, role=role).get_fdata(dtype=np.float64)
+        return load_image(path, role=role).get_fdata(dtype=np.float32)
 
     def preproc(field: str) -> np.ndarray:
         path = preprocessed_path(preproc_dir=preproc_dir, participant_id=participant_id,
                                  field=field)
         return data(path, f"{field} of sub-{participant_id}")
 
-    tissue = tissue_labels(probsegs={t: preproc(t) for t in TISSUES}, mask=preproc("mask"))
-    images = [preproc("t1w")]
-    if pet_path is not None:
-        images.append(data(pet_path, f"PET of sub-{participant_id}"))
-    means = region_means(images=np.stack(images), labels=labels, tissue=tissue,
-                         n_regions=AAL_REGION_COUNT).ravel()
-    values = np.full(len(MODALITIES) * len(FEATURE_TISSUES) * AAL_REGION_COUNT, np.nan)
-    values[: means.size] = means
+    values = roi_features(
+        mri=mri, t1w=preproc("t1w") if mri == INTENSITY else None,
+        probsegs={t: preproc(t) for t in TISSUES}, mask=preproc("mask"),
+        pet=None if pet_path is None else data(pet_path, f"PET of sub-{participant_id}"),
+        labels=labels)
     return dict(zip(feature_columns(), values.tolist(), strict=True))
 
 
@@ -141,9 +248,10 @@ def pet_source(
 
 def build_features(
     *, cohort: pd.DataFrame, preproc_dir: Path, atlas: Path, source: str,
-    synth_dir: Path | None
+    synth_dir: Path | None, mri: str
 ) -> pd.DataFrame:
-    """Feature table of every cohort subject (see the module docstring)."""
+    """Feature table of every cohort subject, MRI features of kind ``mri`` (see the module
+    docstring)."""
     labels = np.rint(load_image(atlas, role="AAL atlas").get_fdata()).astype(np.int64)
     rows = []
     for subject in cohort.itertuples(index=False):
@@ -152,11 +260,12 @@ def build_features(
                                       preproc_dir=preproc_dir, synth_dir=synth_dir)
         features = subject_features(preproc_dir=preproc_dir,
                                     participant_id=subject.participant_id,
-                                    labels=labels, pet_path=pet_path)
+                                    labels=labels, pet_path=pet_path, mri=mri)
         rows.append({"participant_id": subject.participant_id, "diagnosis": subject.diagnosis,
                      "group": subject.group, "source": source, "pet_origin": origin,
                      **features})
-    LOG.info("features of %d subjects (source %s)", len(rows), source)
+    LOG.info("features of %d subjects (source %s; MRI: %s; PET: %s)", len(rows), source,
+             MRI_FEATURE_DESCRIPTIONS[mri], PET_FEATURE_DESCRIPTION)
     return pd.DataFrame(rows, columns=[*ID_COLUMNS, *feature_columns()])
 
 
@@ -167,6 +276,9 @@ def read_features(path: Path | str) -> pd.DataFrame:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``gla-model features``."""
+    parser.add_argument("--settings", required=True, metavar="JSON",
+                        help="features.mri (job settings JSON or its file), as the workflow "
+                             "writes it: density or intensity")
     parser.add_argument("--cohort", type=Path, required=True, help="results/cohort/cohort.tsv")
     parser.add_argument("--preproc-dir", type=Path, required=True, help="results/preprocess")
     parser.add_argument("--atlas", type=Path, required=True,
@@ -185,7 +297,8 @@ def run_command(args: argparse.Namespace) -> None:
             f"--synth-dir is required for a variant source and must be left out for "
             f"--source {REAL_SOURCE} (got source {args.source!r}, synth-dir {args.synth_dir})."
         )
+    mri = job_value(read_job_settings(args.settings), "features.mri")
     cohort = cohort_frame(read_cohort_table(path=args.cohort))
     table = build_features(cohort=cohort, preproc_dir=args.preproc_dir, atlas=args.atlas,
-                           source=args.source, synth_dir=args.synth_dir)
+                           source=args.source, synth_dir=args.synth_dir, mri=mri)
     write_table(table, args.out)

@@ -95,6 +95,16 @@ def training_state(*, checkpoint: Path | str) -> Path:
     return Path(checkpoint).with_name("last.pt")
 
 
+def image_quality_path(*, image_quality_dir: Path | str, source: str) -> Path:
+    """Per-subject image-quality rows of a variant (or the mean-PET baseline)."""
+    return Path(image_quality_dir) / f"{source}.tsv"
+
+
+def classification_path(*, classify_dir: Path | str, experiment: str, source: str) -> Path:
+    """Per-(seed, fold) classification results of a source in an experiment."""
+    return Path(classify_dir) / experiment / f"{source}.tsv"
+
+
 def predictions_path(*, scores: Path | str) -> Path:
     """Per-subject predictions beside a classification score table."""
     scores = Path(scores)
@@ -106,11 +116,19 @@ REPORT_TABLES = {
     "synthesis_quality": "table1_synthesis_quality",
     "classification_paired": "table2_classification_paired",
     "classification_complete": "table3_classification_complete",
+    "classification_completed_subjects": "table3b_completed_subjects",
     "qc": "qc_summary",
     "interpolation": "interpolation",
+    "complexity": "model_complexity",
+    "units": "units",
 }
 TRAINING_CURVES = "training_curves"
 INTERPOLATION_FIGURE = "interpolation"
+#: Fig 10: the global path's units per AAL region (``figures/units.png``).
+UNITS_FIGURE = "units"
+#: Architectures whose generator has a global path, the only ones the units part (Fig 10)
+#: reads; it is reported when ``report.interpolation_variant`` is one of them.
+UNIT_ARCHS = ("glagan", "glagan_global")
 SUMMARY = "summary.md"
 
 
@@ -153,7 +171,8 @@ def report_outputs(*, report_dir: Path | str, part: str,
                  if group_members(variants=variants, group=g)]
     if part == "tables":
         stems = [REPORT_TABLES[t] for t in ("synthesis_quality", "classification_paired",
-                                            "classification_complete", "qc")]
+                                            "classification_complete",
+                                            "classification_completed_subjects", "qc")]
         return [path for stem in [*stems, *ablations]
                 for path in report_table_paths(report_dir=report_dir, stem=stem)]
     if part == "figures":
@@ -168,10 +187,15 @@ def report_outputs(*, report_dir: Path | str, part: str,
                                    stem=REPORT_TABLES["interpolation"])[0]]
     if part == "summary":
         return [Path(report_dir) / SUMMARY]
+    if part == "complexity":
+        return list(report_table_paths(report_dir=report_dir, stem=REPORT_TABLES["complexity"]))
+    if part == "units":
+        return [report_figure_path(report_dir=report_dir, stem=UNITS_FIGURE),
+                report_table_paths(report_dir=report_dir, stem=REPORT_TABLES["units"])[0]]
     raise ValueError(f"unknown report part {part!r}; one of {REPORT_PARTS}")
 
 
-REPORT_PARTS = ("tables", "figures", "interpolation", "summary")
+REPORT_PARTS = ("tables", "figures", "interpolation", "summary", "complexity", "units")
 
 
 def group_members(*, variants: Mapping[str, object], group: str) -> list[str]:
@@ -267,7 +291,7 @@ class Layout:
         return self.results / "evaluate" / "image_quality"
 
     def image_quality(self, source: str) -> Path:
-        return self.image_quality_dir / f"{source}.tsv"
+        return image_quality_path(image_quality_dir=self.image_quality_dir, source=source)
 
     def features(self, source: str) -> Path:
         return self.results / "features" / f"{source}.tsv"
@@ -277,7 +301,8 @@ class Layout:
         return self.results / "classify"
 
     def classification(self, *, experiment: str, source: str) -> Path:
-        return self.classify_dir / experiment / f"{source}.tsv"
+        return classification_path(classify_dir=self.classify_dir, experiment=experiment,
+                                   source=source)
 
     def predictions(self, *, experiment: str, source: str) -> Path:
         return predictions_path(scores=self.classification(experiment=experiment,

@@ -6,7 +6,8 @@ intensity-normalised to [0, 1], in MNI space on the model grid, e.g. 64^3 at the
 or affine is refused with a message saying so; nothing is resampled silently.
 
 Output: one float32 NIfTI per input, same affine and header as the T1w, with PET in
-the training scale (SUVR divided by the preprocessing factor, values in [0, 1]).
+the training scale (SUVR divided by the preprocessing factor, values in [0, 1]), computed
+by an output layer in float32 whatever the precision of the rest of the generator.
 Files are written atomically.
 
 Modes:
@@ -107,10 +108,17 @@ class Synthesizer:
         return write_image_atomic(nib.Nifti1Image(data, image.affine, header), out)
 
     def _generate(self, volume: torch.Tensor) -> np.ndarray:
-        """(1, G, G, G) float32 MRI -> (G, G, G) float32 PET."""
+        """(1, G, G, G) float32 MRI -> (G, G, G) float32 PET.
+
+        The trunk follows the runtime's autocast; the generator's output layer and sigmoid
+        run in float32 (:class:`gla_model.nets.blocks.Float32Conv3d`), so no value of the
+        PET written, scored or featured is rounded to bf16 or fp16."""
         with torch.no_grad(), self.runtime.autocast():
             pet = self.generator(self.runtime.to_input(volume[None]))
-        return pet.float().cpu().numpy()[0, 0].astype(np.float32)
+        if pet.dtype != torch.float32:
+            raise RuntimeError(f"the generator returned {pet.dtype}; its output layer must "
+                               "compute in float32 (gla_model.nets.blocks.Float32Conv3d)")
+        return pet.cpu().numpy()[0, 0].astype(np.float32)
 
 
 def load_synthesizer(*, checkpoint: Path | str, device: str, precision: str,

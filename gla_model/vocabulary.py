@@ -18,7 +18,10 @@ FULL_FOLD = "full"
 MRI_FEATURES = "mri_only"
 REAL_PET = "real_pet"
 MEAN_TRAIN_PET = "mean_train_pet"
-BASELINE_SOURCES = (MRI_FEATURES, REAL_PET, MEAN_TRAIN_PET)
+#: Completed-cohort control: missing PET features filled with the mean PET features of the
+#: training rows of each split (naive imputation that synthetic PET has to beat).
+MEAN_IMPUTED_PET = "mean_imputed_pet"
+BASELINE_SOURCES = (MRI_FEATURES, REAL_PET, MEAN_TRAIN_PET, MEAN_IMPUTED_PET)
 
 #: Classification experiments: paired CV (Table II) and the completed cohort (Table III).
 PAIRED_EXPERIMENT = "paired"

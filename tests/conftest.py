@@ -196,7 +196,7 @@ def _classification_rows(accuracy: dict[str, float], *, experiment: str = "paire
             for fold in range(5):
                 values = {m: level + rng.normal(0.0, 0.02) for m in CLASSIFICATION_METRICS}
                 rows.append({"experiment": experiment, "source": source, "seed": run_seed,
-                             "fold": fold, **values})
+                             "fold": fold, **values, "n_train": 32, "n_test": 8})
     return pd.DataFrame(rows)
 
 

@@ -17,6 +17,7 @@ from gla_model.classify import (
     classification_metrics,
     complete_experiment,
     fit_svm,
+    mean_imputed,
     paired_experiment,
 )
 from gla_model.cli import main
@@ -190,10 +191,10 @@ def test_complete_uses_real_pet_for_paired_and_synthetic_for_mri_only(monkeypatc
     tables = []
     original_split = classify.evaluate_split
 
-    def split_spy(*, train, test, columns, svm_config, seed):
+    def split_spy(*, train, test, columns, svm_config, seed, impute_pet=False):
         tables.append((seed, pd.concat([train, test])))
         return original_split(train=train, test=test, columns=columns,
-                              svm_config=svm_config, seed=seed)
+                              svm_config=svm_config, seed=seed, impute_pet=impute_pet)
 
     monkeypatch.setattr(classify, "evaluate_split", split_spy)
     results, predictions = complete_experiment(
@@ -249,3 +250,22 @@ def test_cli_runs_both_experiments_and_writes_predictions(tmp_path, paired_setup
                  "--settings", str(tmp_path / "settings.json"), "--out", str(tmp_path / "x.tsv"),
                  "--out-predictions", str(tmp_path / "y.tsv")]) == 2
     assert "--features-synth" in capsys.readouterr().err
+
+
+def test_mean_imputation_uses_training_rows_only():
+    pet = feature_columns(modalities=("pet",))
+    cohort, real, _ = _complete_setup()
+    train, test = real.iloc[[0, 1, 2, 30]], real.iloc[[3, 31]]  # 30, 31: MRI-only (NaN PET)
+    filled_train, filled_test = mean_imputed(train=train, test=test)
+    expected = real.iloc[[0, 1, 2]][pet].mean()
+    np.testing.assert_allclose(filled_test.iloc[1][pet].to_numpy(float), expected.to_numpy())
+    np.testing.assert_allclose(filled_train.iloc[3][pet].to_numpy(float), expected.to_numpy())
+    # A subject with real PET keeps it; the test rows never inform the mean.
+    np.testing.assert_allclose(filled_test.iloc[0][pet].to_numpy(float),
+                               real.iloc[3][pet].to_numpy(float))
+    with pytest.raises(GlaModelError, match="no training row has PET features"):
+        mean_imputed(train=real.iloc[[30, 31]], test=test)
+    results, _ = complete_experiment(source="mean_imputed_pet", features_real=real,
+                                     features_synth=None, cohort=cohort, n_folds=3,
+                                     svm_config=SVM, seeds=[0])
+    assert (results["n_train"] + results["n_test"] == len(cohort)).all()

@@ -9,6 +9,7 @@ from torch import nn
 from gla_model.device import SMALL_INPUT_VOXELS, Runtime, resolve_runtime
 from gla_model.errors import ConfigError
 from gla_model.nets import build_model
+from gla_model.nets.blocks import Float32Conv3d
 from gla_model.settings import LossWeights, ModelSpec
 
 CPU_BF16 = Runtime(device=torch.device("cpu"), precision="bf16", channels_last=True)
@@ -60,14 +61,23 @@ def test_every_small_convolution_of_the_unet_runs_in_fp32():
     seen = []
     for layer in bundle.generator.modules():
         if isinstance(layer, nn.modules.conv._ConvNd):
-            layer.register_forward_hook(
-                lambda m, i, o: seen.append((i[0].shape[2:].numel(), o.dtype)))
+            layer.register_forward_hook(lambda m, i, o: seen.append(
+                (i[0].shape[2:].numel(), isinstance(m, Float32Conv3d), o.dtype)))
     with torch.no_grad(), CPU_BF16.autocast():
         bundle.generator(CPU_BF16.to_input(torch.rand(1, 1, 32, 32, 32)))
-    small = [dtype for voxels, dtype in seen if voxels < SMALL_INPUT_VOXELS]
-    large = [dtype for voxels, dtype in seen if voxels >= SMALL_INPUT_VOXELS]
+    small = [dtype for voxels, last, dtype in seen if voxels < SMALL_INPUT_VOXELS]
+    large = [dtype for voxels, last, dtype in seen if voxels >= SMALL_INPUT_VOXELS and not last]
+    output = [dtype for _, last, dtype in seen if last]
     assert small and all(dtype is torch.float32 for dtype in small)
     assert large and all(dtype is torch.bfloat16 for dtype in large)
+    # The output layer runs in fp32 whatever its size (tests/test_nets.py checks its values).
+    assert output == [torch.float32]
+
+
+def test_prepare_leaves_the_float32_output_layer_alone():
+    spec = ModelSpec(arch="glagan", k_patches=2, width=0.0625, losses=LossWeights(l1=1.0))
+    generator = CPU_BF16.prepare(build_model(spec=spec, grid=32)).generator
+    assert type(generator.network.head[1]) is Float32Conv3d
 
 
 @pytest.mark.parametrize(("device", "precision", "match"), [

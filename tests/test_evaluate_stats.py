@@ -7,7 +7,17 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from gla_model.evaluate.stats import HIGHER_IS_BETTER, best_per_metric, compare_to_best, summarize
+from gla_model.evaluate.stats import (
+    HIGHER_IS_BETTER,
+    best_per_metric,
+    bootstrap_ci,
+    compare_to_best,
+    corrected_resampled_ttest,
+    fold_means,
+    holm,
+    summarize,
+    t_interval,
+)
 
 
 @pytest.fixture
@@ -70,3 +80,58 @@ def test_pairing_can_use_seed_and_fold_for_classification_rows():
     y = table[table["variant"] == "y"]["accuracy"].to_numpy()
     assert got["best"] == "x" and got["n_pairs"] == 10
     assert got["t_pvalue"] == pytest.approx(scipy_stats.ttest_rel(y, x).pvalue)
+
+
+def test_holm_matches_the_step_down_definition():
+    # Sorted p: 0.01, 0.02, 0.04 (m = 3): 0.03, 0.04, 0.04 (monotone); NaN stays out.
+    adjusted = holm([0.04, 0.01, np.nan, 0.02])
+    np.testing.assert_allclose(adjusted[[1, 3, 0]], [0.03, 0.04, 0.04])
+    assert np.isnan(adjusted[2])
+    assert holm([0.5, 0.9])[1] == 1.0  # capped at 1
+
+
+def test_corrected_resampled_ttest_inflates_the_variance_for_overlapping_training_sets():
+    d = np.array([0.02, 0.03, 0.01, 0.04, 0.02, 0.03, 0.00, 0.05, 0.02, 0.03])
+    t, p = corrected_resampled_ttest(differences=d, n_train=80, n_test=20)
+    expected_t = d.mean() / np.sqrt((1 / 10 + 20 / 80) * d.var(ddof=1))
+    assert t == pytest.approx(expected_t)
+    assert p == pytest.approx(2 * scipy_stats.t.sf(expected_t, df=9))
+    naive = scipy_stats.ttest_1samp(d, 0.0).pvalue
+    assert p > naive  # the correction is conservative
+    assert np.isnan(corrected_resampled_ttest(differences=[0, 0], n_train=8, n_test=2)[1])
+
+
+def test_fold_means_average_seeds_within_folds():
+    rows = pd.DataFrame({"source": ["a"] * 4, "seed": [0, 1, 0, 1], "fold": [0, 0, 1, 1],
+                         "accuracy": [0.6, 0.8, 0.5, 0.7], "n_train": 8, "n_test": 2})
+    means = fold_means(rows=rows, metrics=["accuracy"])
+    assert means["accuracy"].tolist() == pytest.approx([0.7, 0.6])
+    assert means["n_test"].tolist() == [2, 2]
+
+
+def test_intervals_cover_the_mean_and_widen_with_the_correction():
+    values = np.random.default_rng(4).normal(0.8, 0.05, 30)
+    low, high = bootstrap_ci(values=values, seed=0)
+    assert low < values.mean() < high
+    assert (low, high) == bootstrap_ci(values=values, seed=0)  # seeded
+    plain = t_interval(values=values)
+    corrected = t_interval(values=values, inflation=0.25)
+    assert corrected[0] < plain[0] < values.mean() < plain[1] < corrected[1]
+
+
+def test_fold_test_has_no_wilcoxon_and_holm_columns_are_adjusted():
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame([{"source": v, "fold": f,
+                           "accuracy": 0.8 + shift + rng.normal(0, 0.02)}
+                          for v, shift in (("x", 0.1), ("y", 0.0), ("z", 0.01))
+                          for f in range(5)])
+    result = compare_to_best(rows=table, metrics=["accuracy"], by="source",
+                             higher_is_better={"accuracy": True}, pair_on=("fold",),
+                             test="folds")
+    others = result[result["source"] != "x"]
+    assert others["wilcoxon_pvalue"].isna().all()
+    np.testing.assert_allclose(others["t_pvalue_holm"], holm(others["t_pvalue"].tolist()))
+    assert (others["t_pvalue_holm"] >= others["t_pvalue"]).all()
+    with pytest.raises(ValueError, match="unknown test 'anova'"):
+        compare_to_best(rows=table, metrics=["accuracy"], by="source", test="anova",
+                        higher_is_better={"accuracy": True}, pair_on=("fold",))

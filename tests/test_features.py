@@ -1,7 +1,9 @@
-"""ROI features: the one-pass bincount against a slow loop and nilearn; the CLI."""
+"""ROI features: the one-pass bincount against a slow loop and nilearn; tissue density and
+T1w intensity by hand; the CLI."""
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 
@@ -13,7 +15,13 @@ from nilearn.maskers import NiftiLabelsMasker
 
 from gla_model.cli import main
 from gla_model.errors import InputImageError
-from gla_model.features import feature_columns, region_means, tissue_labels
+from gla_model.features import (
+    feature_columns,
+    region_means,
+    roi_features,
+    tissue_classes,
+    tissue_labels,
+)
 from gla_model.layout import preprocessed_path, synthetic_pet_path
 from gla_model.resources import AAL_REGION_COUNT
 from gla_model.vocabulary import TISSUES
@@ -80,6 +88,61 @@ def test_tissue_is_the_argmax_inside_the_mask():
     np.testing.assert_array_equal(got, [0, 1, 2, 0, -1, -1])
 
 
+def test_tissue_classes_count_mask_voxels_without_tissue_as_other_brain():
+    gm = np.array([0.6, 0.3, 0.2, 0.0, 0.9])
+    wm = np.array([0.3, 0.5, 0.2, 0.0, 0.1])
+    csf = np.array([0.1, 0.2, 0.6, 0.0, 0.0])
+    mask = np.array([1, 1, 1, 1, 0])
+    got = tissue_classes(probsegs={"GM": gm, "WM": wm, "CSF": csf}, mask=mask)
+    np.testing.assert_array_equal(got, [0, 1, 2, 2, -1])
+
+
+def _tiny_subject():
+    """Two regions on 8 voxels; region 3 of 3 is empty."""
+    labels = np.array([1, 1, 1, 1, 2, 2, 2, 0])
+    mask = np.array([1, 1, 1, 0, 1, 1, 1, 1])
+    probsegs = {"GM": np.array([0.7, 0.2, 0.0, 0.9, 0.5, 0.1, 0.3, 0.8]),
+                "WM": np.array([0.2, 0.7, 0.0, 0.1, 0.3, 0.8, 0.1, 0.1]),
+                "CSF": np.array([0.1, 0.1, 0.0, 0.0, 0.2, 0.1, 0.6, 0.1])}
+    t1w = np.array([60.0, 100.0, 5.0, 70.0, 62.0, 98.0, 20.0, 1.0])
+    pet = np.array([1.4, 0.5, 0.1, 1.5, 1.2, 0.6, 0.2, 2.0])
+    return dict(t1w=t1w, probsegs=probsegs, mask=mask, pet=pet, labels=labels, n_regions=3)
+
+
+def test_density_features_by_hand():
+    subject = _tiny_subject()
+    got = roi_features(mri="density", **subject).reshape(2, 2, 3)
+    # Region 1: mask voxels 0-2 (voxel 2 has no tissue but is brain; voxel 3 is outside).
+    # Region 2: voxels 4-6 (voxel 6 is CSF by argmax and still counts).
+    np.testing.assert_allclose(got[0, 0], [(0.7 + 0.2 + 0.0) / 3, (0.5 + 0.1 + 0.3) / 3, 0.0])
+    np.testing.assert_allclose(got[0, 1], [(0.2 + 0.7 + 0.0) / 3, (0.3 + 0.8 + 0.1) / 3, 0.0])
+    # PET: mean in the region's argmax-GM and argmax-WM voxels only.
+    np.testing.assert_allclose(got[1, 0], [1.4, 1.2, 0.0])
+    np.testing.assert_allclose(got[1, 1], [0.5, 0.6, 0.0])
+
+
+def test_intensity_features_by_hand_and_pet_features_do_not_depend_on_the_mri_kind():
+    subject = _tiny_subject()
+    got = roi_features(mri="intensity", **subject).reshape(2, 2, 3)
+    np.testing.assert_allclose(got[0], [[60.0, 62.0, 0.0], [100.0, 98.0, 0.0]])
+    density = roi_features(mri="density", **subject).reshape(2, 2, 3)
+    np.testing.assert_array_equal(got[1], density[1])
+    without_pet = roi_features(mri="density", **{**subject, "pet": None}).reshape(2, 2, 3)
+    assert np.isnan(without_pet[1]).all()
+    np.testing.assert_array_equal(without_pet[0], density[0])
+
+
+def test_density_of_a_region_falls_with_gm_loss_and_ignores_intensity():
+    subject = _tiny_subject()
+    before = roi_features(mri="density", **subject).reshape(2, 2, 3)[0, 0, 0]
+    atrophied = {**subject["probsegs"]}
+    atrophied["GM"] = subject["probsegs"]["GM"] * np.array([0.5] * 4 + [1.0] * 4)
+    atrophied["CSF"] = subject["probsegs"]["CSF"] + subject["probsegs"]["GM"] - atrophied["GM"]
+    after = roi_features(mri="density", **{**subject, "probsegs": atrophied,
+                                           "t1w": subject["t1w"] * 3}).reshape(2, 2, 3)
+    assert after[0, 0, 0] == pytest.approx(before / 2)
+
+
 def _write(data: np.ndarray, path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(np.asarray(data, np.float32), np.eye(4)), path)
@@ -104,19 +167,23 @@ def tree(tmp_path):
         for kind in kinds:
             _write(rng.random(shape), preprocessed_path(preproc_dir=pre, participant_id=pid,
                                                         field=kind))
-        _write(np.ones(shape), preprocessed_path(preproc_dir=pre, participant_id=pid,
-                                                 field="mask"))
+        _write(rng.random(shape) > 0.15, preprocessed_path(preproc_dir=pre, participant_id=pid,
+                                                           field="mask"))
         model = {"p1": "fold-0", "p2": "fold-1", "p3": "fold-0"}.get(pid, "full")
         _write(rng.random(shape) + 10.0, synthetic_pet_path(synth_dir=tmp_path / "syn" / model,
                                                             participant_id=pid))
     return tmp_path, atlas
 
 
-def _features(root, *extra: str) -> pd.DataFrame:
-    out = root / "features.tsv"
-    assert main(["features", "--cohort", str(root / "cohort.tsv"), "--preproc-dir",
-                 str(root / "pre"), "--atlas", str(root / "atlas.nii.gz"), *extra,
-                 "--out", str(out)]) == 0
+def _settings(mri: str = "density") -> str:
+    return json.dumps({"features.mri": mri})
+
+
+def _features(root, *extra: str, mri: str = "density") -> pd.DataFrame:
+    out = root / f"features_{mri}.tsv"
+    assert main(["features", "--settings", _settings(mri), "--cohort", str(root / "cohort.tsv"),
+                 "--preproc-dir", str(root / "pre"), "--atlas", str(root / "atlas.nii.gz"),
+                 *extra, "--out", str(out)]) == 0
     return pd.read_csv(out, sep="\t", dtype={"participant_id": str}).set_index("participant_id")
 
 
@@ -128,12 +195,24 @@ def test_cli_real_source_keeps_mri_only_subjects_with_nan_pet(tree):
     pet = feature_columns(modalities=("pet",))
     assert table.loc[["m1", "m2"], pet].isna().all().all()
     assert table.loc[["p1", "p2", "p3"], pet].notna().all().all()
-    # One feature by hand: mean T1w of p2 over GM voxels of AAL region 5.
     load = lambda kind: nib.load(preprocessed_path(  # noqa: E731
         preproc_dir=root / "pre", participant_id="p2", field=kind)).get_fdata()
+    mask = load("mask") > 0
+    region = mask & (atlas == 5)
+    # Density (the default) by hand: mean GM / WM probability of p2 over AAL region 5.
+    assert table.loc["p2", "mri_gm_5"] == pytest.approx(load("GM")[region].mean(), rel=1e-6)
+    assert table.loc["p2", "mri_wm_5"] == pytest.approx(load("WM")[region].mean(), rel=1e-6)
+    # Intensity by hand: mean T1w of p2 over the GM voxels of AAL region 5.
+    intensity = _features(root, "--source", "real_pet", mri="intensity")
     gm = np.argmax(np.stack([load(t) for t in TISSUES]), axis=0) == 0
-    expected = load("t1w")[gm & (atlas == 5)].mean()
-    assert table.loc["p2", "mri_gm_5"] == pytest.approx(expected, rel=1e-6)
+    expected = load("t1w")[gm & region].mean()
+    assert intensity.loc["p2", "mri_gm_5"] == pytest.approx(expected, rel=1e-6)
+    assert list(intensity.columns[4:]) == feature_columns()
+    # PET features and the identity columns do not depend on the MRI kind.
+    pd.testing.assert_frame_equal(intensity[[*table.columns[:4], *pet]],
+                                  table[[*table.columns[:4], *pet]])
+    mri = feature_columns(modalities=("mri",))
+    assert not np.allclose(intensity[mri].to_numpy(), table[mri].to_numpy())
 
 
 def test_cli_variant_source_uses_test_fold_and_full_model_images(tree):
@@ -156,11 +235,24 @@ def test_cli_rejects_ambiguous_or_missing_synthesis(tree, capsys):
         parents=True, exist_ok=True)
     _write(np.ones((12, 12, 12)),
            synthetic_pet_path(synth_dir=root / "syn" / "fold-1", participant_id="p1"))
-    args = ["features", "--cohort", str(root / "cohort.tsv"), "--preproc-dir",
+    args = ["features", "--settings", _settings(), "--cohort", str(root / "cohort.tsv"),
+            "--preproc-dir",
             str(root / "pre"), "--atlas", str(root / "atlas.nii.gz"), "--out",
             str(root / "f.tsv")]
     assert main([*args, "--source", "v1", "--synth-dir", str(root / "syn")]) == 2
     assert "sub-p1" in capsys.readouterr().err
     assert main([*args, "--source", "real_pet", "--synth-dir", str(root / "syn")]) == 2
     assert main([*args, "--source", "v1"]) == 2
+    assert not (root / "f.tsv").exists()
+
+
+def test_cli_checks_the_mri_feature_setting(tree, capsys):
+    root, _ = tree
+    args = ["--cohort", str(root / "cohort.tsv"), "--preproc-dir", str(root / "pre"),
+            "--atlas", str(root / "atlas.nii.gz"), "--source", "real_pet", "--out",
+            str(root / "f.tsv")]
+    assert main(["features", "--settings", _settings("volume"), *args]) == 2
+    assert "features.mri" in capsys.readouterr().err
+    assert main(["features", "--settings", json.dumps({"cv.seed": 0}), *args]) == 2
+    assert "lacks 'features.mri'" in capsys.readouterr().err
     assert not (root / "f.tsv").exists()

@@ -12,7 +12,9 @@ import pytest
 from gla_model.cli import main
 from gla_model.features import feature_columns
 from gla_model.layout import (
+    classification_path,
     model_folder,
+    predictions_path,
     preprocessed_path,
     report_outputs,
     synthetic_pet_path,
@@ -85,6 +87,22 @@ def settings_json(default_config) -> str:
     return job_settings(**as_mapping(build_settings(config=config)))
 
 
+def _predictions(*, source: str) -> pd.DataFrame:
+    """Out-of-fold predictions of every subject (10 paired, 2 MRI-only) for 3 seeds; the
+    MRI-only subjects are right for GLA-GAN only."""
+    ids, diagnoses = [*IDS, "m1", "m2"], [*DIAGNOSES, "CN", "AD"]
+    rows = []
+    for seed in range(3):
+        for index, (pid, diagnosis) in enumerate(zip(ids, diagnoses, strict=True)):
+            truth = int(diagnosis == "AD")
+            right = index < 10 or source == "glagan"
+            predicted = truth if right else 1 - truth
+            rows.append({"participant_id": pid, "seed": seed, "fold": index % 5,
+                         "y_true": truth, "y_pred": predicted,
+                         "score": (predicted - 0.5) * (1 + index / 10)})
+    return pd.DataFrame(rows)
+
+
 @pytest.fixture
 def tree(tmp_path, image_scores, classification_rows):
     """A results tree with every input of the tables, figures and summary parts."""
@@ -102,12 +120,16 @@ def tree(tmp_path, image_scores, classification_rows):
                     index=False)
     (root / "evaluate" / "metric_spec.json").write_text(json.dumps({"dimensionality": "3D"}))
     for experiment, sources in (("paired", ["mri_only", "real_pet", *VARIANTS]),
-                                ("complete", ["mri_only", *VARIANTS])):
+                                ("complete", ["mri_only", "mean_imputed_pet", *VARIANTS])):
         rows = classification_rows({s: 0.8 + 0.01 * i for i, s in enumerate(sources)},
                                    experiment=experiment)
-        (root / "classify" / experiment).mkdir(parents=True)
         for source, part in rows.groupby("source"):
-            part.to_csv(root / "classify" / experiment / f"{source}.tsv", sep="\t", index=False)
+            scores = classification_path(classify_dir=root / "classify",
+                                         experiment=experiment, source=source)
+            scores.parent.mkdir(parents=True, exist_ok=True)
+            part.to_csv(scores, sep="\t", index=False)
+            _predictions(source=source).to_csv(predictions_path(scores=scores), sep="\t",
+                                               index=False)
     (root / "preprocess" / "failures").mkdir(parents=True)
     pd.DataFrame({"participant_id": IDS, "snr": np.linspace(5, 9, 10),
                   "flag_registration": [False] * 9 + [True]}).to_csv(

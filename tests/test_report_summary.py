@@ -29,18 +29,28 @@ def summary_inputs(image_scores, classification_rows, main_variants
     """``summary_inputs(quality=, paired_accuracy=, failures=None)``: every input of
     summary.md, with tables built from scores and classification rows around those values."""
 
-    def build(*, quality: dict, paired_accuracy: dict, failures: dict | None = None
-              ) -> summary.SummaryInputs:
+    def build(*, quality: dict, paired_accuracy: dict, failures: dict | None = None,
+              completed_right: tuple[str, ...] = ("glagan",)) -> summary.SummaryInputs:
         scores = image_scores(quality)
         paired = classification_rows(paired_accuracy)
-        complete = classification_rows({"mri_only": 0.80, "glagan": 0.84, "unet3d": 0.78},
+        complete = classification_rows({"mri_only": 0.80, "mean_imputed_pet": 0.79,
+                                        "glagan": 0.84, "unet3d": 0.78},
                                        experiment="complete")
+        predictions = pd.DataFrame([
+            {"source": source, "participant_id": pid, "seed": seed, "fold": 0,
+             "y_true": truth, "y_pred": truth if source in completed_right else 1 - truth,
+             "score": 1.0 if truth else -1.0}
+            for source in ("mri_only", "mean_imputed_pet", "glagan", "unet3d")
+            for seed in range(3) for pid, truth in (("e", 0), ("f", 1))])
         built = [tables.synthesis_quality_table(scores=scores, variants=main_variants,
                                                 metric_spec={"a": 1}),
                  tables.classification_table(results=paired, variants=main_variants,
                                              experiment="paired"),
                  tables.classification_table(results=complete, variants=main_variants,
-                                             experiment="complete")]
+                                             experiment="complete"),
+                 tables.completed_subjects_table(predictions=predictions,
+                                                 mri_only_ids=["e", "f"],
+                                                 variants=main_variants)]
         cohort = pd.DataFrame({"participant_id": list("abcdef"),
                                "diagnosis": ["CN", "AD", "CN", "AD", "CN", "AD"],
                                "group": ["paired"] * 4 + ["mri_only"] * 2})
@@ -68,6 +78,17 @@ def test_findings_when_glagan_is_best_and_real_pet_helps(summary_inputs, main_va
     assert "Table II: GLA-GAN is the best model on every metric." in text
     assert "Table III: GLA-GAN is the best model on every metric." in text
     assert "higher with GLA-GAN; not higher with 3D U-Net" in text
+    assert ("Synthetic PET helped the subjects who had none (Table III on the 2 MRI-only "
+            "subjects alone, accuracy; MRI only 0.000, mean-imputed PET 0.000): better than "
+            "both with GLA-GAN 1.000; not better with 3D U-Net 0.000") in text
+
+
+def test_completed_subjects_finding_says_when_synthetic_pet_did_not_help(summary_inputs):
+    text = summary.summary_markdown(inputs=summary_inputs(
+        quality=GLAGAN_BEST, paired_accuracy=PAIRED_OK,
+        completed_right=("mri_only", "glagan")))
+    assert "Synthetic PET did NOT help the subjects who had none" in text
+    assert "not better with GLA-GAN 1.000, 3D U-Net 0.000" in text
 
 
 def test_findings_flip_when_the_data_flips(summary_inputs):
@@ -79,7 +100,7 @@ def test_findings_flip_when_the_data_flips(summary_inputs):
     assert "NOT every model beats the mean-training-PET baseline" in text
     assert "GLA-GAN (MAE" in text
     assert "Table I: GLA-GAN is NOT the best model on 4 of 4 metrics" in text
-    assert "SSIM (best: 3D U-Net; t p<0.001" in text
+    assert "SSIM (best: 3D U-Net; Holm-corrected t p<0.001" in text
     assert "Table II: GLA-GAN is the best model on every metric." in text
 
 

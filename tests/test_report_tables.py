@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from gla_model.evaluate.stats import corrected_resampled_ttest, holm
 from gla_model.report import tables
 from gla_model.report.inputs import ReportInputError
 
@@ -23,9 +24,11 @@ def test_table1_mean_std_best_and_pvalues(image_scores, report_variants):
     assert list(data.index) == ["glagan", "unet3d", "mean_train_pet"]  # main + baseline
     unet = scores[scores["variant"] == "unet3d"]
     assert data.loc["unet3d", "ssim_mean"] == pytest.approx(unet["ssim"].mean())
-    assert data.loc["unet3d", "ssim_std"] == pytest.approx(
-        unet.groupby("fold")["ssim"].mean().std(ddof=1))
-    assert data.loc["unet3d", "ssim_subject_std"] == pytest.approx(unet["ssim"].std(ddof=1))
+    # SD and n over test subjects; the 95 % bootstrap interval holds the mean.
+    assert data.loc["unet3d", "ssim_std"] == pytest.approx(unet["ssim"].std(ddof=1))
+    assert data.loc["unet3d", "n"] == len(unet)
+    assert data.loc["unet3d", "ssim_ci_low"] < data.loc["unet3d", "ssim_mean"] < data.loc[
+        "unet3d", "ssim_ci_high"]
     # Best: highest SSIM, lowest MAE, exactly one row each.
     assert data["ssim_best"].tolist() == [True, False, False]
     assert data["mae_best"].tolist() == [True, False, False]
@@ -34,6 +37,10 @@ def test_table1_mean_std_best_and_pvalues(image_scores, report_variants):
     expected = stats.ttest_rel(unet["ssim"].to_numpy(), glagan["ssim"].to_numpy()).pvalue
     assert data.loc["unet3d", "ssim_t_pvalue"] == pytest.approx(expected)
     assert np.isnan(data.loc["glagan", "ssim_t_pvalue"])
+    # Holm over the two rows compared with the best (U-Net and the baseline).
+    raw = data.loc[["unet3d", "mean_train_pet"], "ssim_t_pvalue"].to_numpy()
+    np.testing.assert_allclose(data.loc[["unet3d", "mean_train_pet"], "ssim_t_pvalue_holm"],
+                               holm(raw))
     assert data.loc["unet3d", "mae_wilcoxon_pvalue"] > 0
     # Markdown: bold best, p-values on the others, the spec under the table.
     line = next(row for row in table.markdown.splitlines() if row.startswith("| 3D U-Net"))
@@ -42,6 +49,9 @@ def test_table1_mean_std_best_and_pvalues(image_scores, report_variants):
     line = next(row for row in table.markdown.splitlines() if row.startswith("| GLA-GAN"))
     assert "**" in line
     assert "- ssim.window: 7" in table.markdown
+    assert f"test subjects (each once, in its test fold) (n = {len(unet)} per row)" in (
+        table.markdown)
+    assert "Holm correction" in table.markdown and "Wilcoxon signed-rank" in table.markdown
 
 
 def test_table1_flags_a_variant_that_does_not_beat_the_baseline(image_scores, report_variants):
@@ -62,27 +72,47 @@ def test_baseline_check_needs_the_baseline(image_scores):
         tables.baseline_check(scores=scores)
 
 
-def test_classification_tables_rows_and_std_over_folds_and_seeds(classification_rows,
-                                                                  report_variants):
+def test_table2_averages_seeds_per_fold_and_tests_over_folds(classification_rows,
+                                                             report_variants):
     rows = classification_rows({"mri_only": 0.80, "real_pet": 0.88, "glagan": 0.85,
                                 "unet3d": 0.83, "glagan_k2": 0.84})
     table = tables.classification_table(results=rows, variants=report_variants, experiment="paired")
     assert table.name == "table2_classification_paired"
     assert table.data["source"].tolist() == ["mri_only", "real_pet", "glagan", "unet3d"]
     assert table.data["label"].tolist() == ["MRI only", "Real PET", "GLA-GAN", "3D U-Net"]
-    real = rows[rows["source"] == "real_pet"]["accuracy"]
+    fold_accuracy = {source: part.groupby("fold")["accuracy"].mean()
+                     for source, part in rows.groupby("source")}
     data = table.data.set_index("source")
+    real = fold_accuracy["real_pet"]
     assert data.loc["real_pet", "accuracy_mean"] == pytest.approx(real.mean())
     assert data.loc["real_pet", "accuracy_std"] == pytest.approx(real.std(ddof=1))
-    assert data.loc["real_pet", "n"] == len(real)  # every seed and fold of the rows
+    assert data.loc["real_pet", "n"] == rows["fold"].nunique()  # folds, not folds x seeds
     assert data.loc["real_pet", "accuracy_best"]
-    complete = tables.classification_table(
-        results=classification_rows({"mri_only": 0.8, "glagan": 0.85, "unet3d": 0.82},
-                                    experiment="complete"),
-        variants=report_variants, experiment="complete")
+    expected = stats.ttest_rel(fold_accuracy["glagan"], real).pvalue
+    assert data.loc["glagan", "accuracy_t_pvalue"] == pytest.approx(expected)
+    assert data["accuracy_wilcoxon_pvalue"].isna().all()
+    assert "paired two-tailed t-test over the outer folds" in table.markdown
+
+
+def test_table3_uses_the_corrected_resampled_test_and_the_imputation_control(
+        classification_rows, report_variants):
+    rows = classification_rows({"mri_only": 0.8, "mean_imputed_pet": 0.79, "glagan": 0.85,
+                                "unet3d": 0.82}, experiment="complete")
+    complete = tables.classification_table(results=rows, variants=report_variants,
+                                           experiment="complete")
     assert complete.name == "table3_classification_complete"
-    assert complete.data["source"].tolist() == ["mri_only", "glagan", "unet3d"]
-    assert "Table III" in complete.markdown
+    assert complete.data["source"].tolist() == ["mri_only", "mean_imputed_pet", "glagan",
+                                                "unet3d"]
+    assert "MRI + mean-imputed PET (control)" in complete.markdown
+    data = complete.data.set_index("source")
+    glagan = rows[rows["source"] == "glagan"].sort_values(["seed", "fold"])
+    unet = rows[rows["source"] == "unet3d"].sort_values(["seed", "fold"])
+    _, p = corrected_resampled_ttest(
+        differences=unet["accuracy"].to_numpy() - glagan["accuracy"].to_numpy(),
+        n_train=32, n_test=8)
+    assert data.loc["unet3d", "accuracy_t_pvalue"] == pytest.approx(p)
+    assert data.loc["glagan", "n"] == len(glagan)
+    assert "corrected resampled t-test (Nadeau & Bengio 2003)" in complete.markdown
 
 
 def test_missing_results_name_the_source(classification_rows, report_variants):
@@ -104,7 +134,8 @@ def test_ablation_table_has_reference_and_group_with_both_experiments(
     assert table.name == "ablation_patches"
     assert table.data["variant"].tolist() == ["glagan", "glagan_k2"]
     for column in ("ssim_mean", "paired_accuracy_mean", "complete_auc_std",
-                   "paired_accuracy_best", "complete_accuracy_t_pvalue"):
+                   "paired_accuracy_best", "complete_accuracy_t_pvalue", "paired_mcc_mean",
+                   "complete_specificity_t_pvalue_holm", "paired_f1_ci_low"):
         assert column in table.data.columns
     data = table.data.set_index("variant")
     assert data.loc["glagan_k2", "paired_accuracy_best"]  # best within this table's rows
@@ -138,3 +169,25 @@ def test_write_table_files(tmp_path):
     assert [p.name for p in paths] == ["qc_summary.tsv", "qc_summary.md"]
     assert pd.read_csv(paths[0], sep="\t")["measure"].tolist() == ["x"]
     assert not list((tmp_path / "tables").glob(".*"))  # no temporary files left behind
+
+
+def test_completed_subjects_table_scores_only_the_mri_only_subjects(report_variants):
+    predictions = pd.DataFrame([
+        {"source": source, "participant_id": pid, "seed": seed, "fold": 0, "y_true": truth,
+         "y_pred": truth if source == "glagan" or pid.startswith("p") else 1 - truth,
+         "score": 1.0 if truth else -1.0}
+        for source in ("mri_only", "mean_imputed_pet", "glagan", "unet3d")
+        for seed in range(2) for pid, truth in (("p1", 0), ("p2", 1), ("m1", 0), ("m2", 1),
+                                                ("m3", 1))])
+    table = tables.completed_subjects_table(predictions=predictions,
+                                            mri_only_ids=["m1", "m2", "m3"],
+                                            variants=report_variants)
+    data = table.data.set_index("source")
+    assert data.loc["glagan", "accuracy_mean"] == 1.0  # the paired p1, p2 do not count
+    assert data.loc["unet3d", "accuracy_mean"] == 0.0
+    assert data.loc["glagan", "n"] == 3
+    assert data.loc["glagan", "accuracy_best"]
+    assert "n = 3 per row" in table.markdown
+    with pytest.raises(ReportInputError, match="hold no MRI-only subject"):
+        tables.completed_subjects_table(predictions=predictions, mri_only_ids=["x"],
+                                        variants=report_variants)

@@ -1,7 +1,11 @@
-"""Building blocks shared by the networks: conv + BN + LeakyReLU, residual block, widths."""
+"""Building blocks shared by the networks: conv + BN + LeakyReLU, residual block, widths,
+and the float32 output layers of the generators."""
 
 from __future__ import annotations
 
+import contextlib
+
+import torch
 from torch import Tensor, nn
 
 LEAKY_SLOPE = 0.2
@@ -44,3 +48,33 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(x + self.body(x))
+
+
+class Float32Conv3d(nn.Conv3d):
+    """Conv3d computed in float32 with autocast off, whatever autocast the caller runs.
+
+    The generators' last convolution: under bf16 autocast its output would carry 8
+    significant bits, so the synthetic PET after the sigmoid would take about 257 distinct
+    values in (0, 1). Its input is cast to float32 (bf16 features are exact in float32);
+    its weights are float32 already. Same parameters and state dict as ``nn.Conv3d``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        with autocast_off(x):
+            return super().forward(x.float())
+
+
+class Float32Sigmoid(nn.Module):
+    """Sigmoid computed in float32 with autocast off (the generators' output activation)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        with autocast_off(x):
+            return torch.sigmoid(x.float())
+
+
+def autocast_off(x: Tensor) -> contextlib.AbstractContextManager:
+    """Autocast disabled on ``x``'s device (nothing to disable on one without autocast, such
+    as the meta device the FLOP count runs on)."""
+    if torch.amp.is_autocast_available(x.device.type):
+        return torch.autocast(x.device.type, enabled=False)
+    return contextlib.nullcontext()

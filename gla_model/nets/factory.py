@@ -26,6 +26,13 @@ GENERATOR_PATHS: dict[str, str | None] = {
     "cyclegan": None,
 }
 
+#: arch -> normalisation of its U-Net generators when not batch norm. CycleGAN's identity
+#: term runs real PET (and its cycle term synthetic MRI) through the MRI -> PET generator
+#: in training mode, so batch-norm running statistics would mix MRI and PET at test time;
+#: instance norm without running statistics (CycleGAN's own choice, Zhu et al. 2017)
+#: normalises every volume by its own statistics in training and at test time alike.
+UNET_NORMS: dict[str, str] = {"cyclegan": "instance"}
+
 
 class ModelBundle(nn.Module):
     """The networks of one variant; ``generator`` maps MRI to PET for every arch.
@@ -88,15 +95,16 @@ def build_model(*, spec: ModelSpec, grid: int) -> ModelBundle:
     """
     validate_grid(grid)
     path = GENERATOR_PATHS[spec.arch]
+    norm = UNET_NORMS.get(spec.arch, "batch")
     if path is not None:
         network: nn.Module = GlaGenerator(k_patches=spec.patches, width=spec.width, path=path)
     else:
-        network = UNet3d(width=spec.width)
+        network = UNet3d(width=spec.width, norm=norm)
     generator = BrainMasked(network)
     if spec.arch == "cyclegan":
         return ModelBundle(
             spec=spec, grid=grid, generator=generator,
-            inverse=BrainMasked(UNet3d(width=spec.width)),
+            inverse=BrainMasked(UNet3d(width=spec.width, norm=norm)),
             discriminator=Discriminator(in_channels=1, width=spec.width),
             discriminator_inverse=Discriminator(in_channels=1, width=spec.width),
         )

@@ -1,13 +1,21 @@
 """The GLA-GAN generator (paper Sec. II-A.1): a global path on the whole volume and a
 local path of K independent sub-networks on K disjoint cuboid patches, fused
-channel-wise and regressed to PET by two convolutions and a sigmoid."""
+channel-wise and regressed to PET by two convolutions and a sigmoid (the last
+convolution and the sigmoid in float32 under any autocast)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from gla_model.nets.blocks import ResidualBlock, check_width, conv_bn_act, scaled
+from gla_model.nets.blocks import (
+    Float32Conv3d,
+    Float32Sigmoid,
+    ResidualBlock,
+    check_width,
+    conv_bn_act,
+    scaled,
+)
 
 #: Paper: four conv layers (64, 64, 128, 64 filters, 3x3x3, stride 1), each followed here
 #: by a residual block of the same width (four residual blocks in all).
@@ -72,7 +80,10 @@ class LocalPath(nn.Module):
 
 
 class GlaGenerator(nn.Module):
-    """MRI (N, 1, D, H, W) in [0, 1] -> PET (N, 1, D, H, W) in (0, 1).
+    """MRI (N, 1, D, H, W) in [0, 1] -> PET (N, 1, D, H, W) in (0, 1), float32.
+
+    The last convolution and the sigmoid run in float32 with autocast off (see
+    :class:`Float32Conv3d`); the paths and the first head layer follow the caller's autocast.
 
     Args:
         k_patches: number of local patches K in {1, 2, 4, 8} (ignored when ``path="global"``).
@@ -92,8 +103,8 @@ class GlaGenerator(nn.Module):
         fused = sum(p.out_channels for p in (self.global_path, self.local_path) if p is not None)
         self.head = nn.Sequential(
             conv_bn_act(fused, scaled(64, width=width)),
-            nn.Conv3d(scaled(64, width=width), 1, 3, padding=1),
-            nn.Sigmoid(),
+            Float32Conv3d(scaled(64, width=width), 1, 3, padding=1),
+            Float32Sigmoid(),
         )
 
     def forward(self, x: Tensor) -> Tensor:

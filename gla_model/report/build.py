@@ -37,7 +37,9 @@ from gla_model.settings import as_mapping, build_settings, job_value, read_job_s
 from gla_model.tsvio import read_table, write_table
 from gla_model.vocabulary import (
     COMPLETE_EXPERIMENT,
+    MEAN_IMPUTED_PET,
     MRI_FEATURES,
+    MRI_ONLY_SUBJECTS,
     PAIRED_EXPERIMENT,
     QUALITATIVE_GROUPS,
     REAL_PET,
@@ -48,12 +50,14 @@ LOG = logging.getLogger(__name__)
 
 #: Arguments each part needs (attribute names of the parsed arguments).
 REQUIRED = {
-    "tables": ("image_quality_dir", "metric_spec", "classify_dir", "qc"),
+    "tables": ("image_quality_dir", "metric_spec", "classify_dir", "qc", "cohort"),
     "figures": ("image_quality_dir", "classify_dir", "train_dir", "synth_dir", "preproc_dir",
                 "folds"),
     "interpolation": ("checkpoint", "preproc_dir", "atlas", "folds", "features_real"),
     "summary": ("image_quality_dir", "metric_spec", "classify_dir", "qc", "cohort", "folds",
                 "failures_dir"),
+    "complexity": (),
+    "units": ("checkpoint", "preproc_dir", "atlas", "atlas_labels", "folds"),
 }
 
 
@@ -68,6 +72,7 @@ def build_tables(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
                                          experiment=PAIRED_EXPERIMENT),
              tables.classification_table(results=complete, variants=variants,
                                          experiment=COMPLETE_EXPERIMENT),
+             completed_subjects(args=args, variants=variants),
              tables.qc_table(qc=qc)]
     for group in VARIANT_GROUPS[1:]:
         if group_members(variants=variants, group=group):
@@ -75,6 +80,18 @@ def build_tables(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
                                                variants=variants, group=group,
                                                reference=args.reference))
     return built
+
+
+def completed_subjects(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
+                       ) -> tables.Table:
+    """Table III on the MRI-only subjects alone, from the complete experiment's predictions."""
+    sources = [MRI_FEATURES, MEAN_IMPUTED_PET, *variants]
+    predictions = inputs.read_predictions(directory=args.classify_dir,
+                                          experiment=COMPLETE_EXPERIMENT, sources=sources)
+    subjects = read_cohort_table(path=args.cohort)
+    mri_only = [s.participant_id for s in subjects if s.group == MRI_ONLY_SUBJECTS]
+    return tables.completed_subjects_table(predictions=predictions, mri_only_ids=mri_only,
+                                           variants=variants)
 
 
 def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) -> list[Path]:
@@ -136,6 +153,41 @@ def write_interpolation(*, args: argparse.Namespace, payload: Mapping) -> list[P
             write_table(result.table(), table_path)]
 
 
+def write_complexity(*, args: argparse.Namespace, payload: Mapping) -> list[Path]:
+    """``tables/model_complexity.{tsv,md}``: parameters and generator GFLOPs per volume of
+    every reported variant, built from ``models`` at ``preprocessing.grid`` (no checkpoint)."""
+    from gla_model.nets.complexity import complexity_markdown, complexity_rows
+
+    rows = complexity_rows(variants=job_value(payload, "models").enabled_variants,
+                           grid=job_value(payload, "preprocessing.grid"))
+    table = tables.Table(name=layout.REPORT_TABLES["complexity"], data=pd.DataFrame(rows),
+                         markdown=complexity_markdown(rows=rows))
+    return tables.write_table_files(table=table, report_dir=args.out_dir)
+
+
+def write_units(*, args: argparse.Namespace, payload: Mapping) -> list[Path]:
+    """Fig 10 and ``tables/units.tsv`` for the test subjects of ``report.interpolation_fold``,
+    with that fold's generator from ``--checkpoint`` (see :mod:`gla_model.report.units`)."""
+    from gla_model.report import units
+
+    synthesize = _synthesizer(checkpoint=args.checkpoint)
+    record = synthesize.record
+    study = units.study_units(
+        synthesize=synthesize, generator=synthesize.generator,
+        trained=[*record["training_subjects"], *record["validation_subjects"]],
+        preproc_dir=args.preproc_dir, atlas=args.atlas, atlas_labels=args.atlas_labels,
+        folds=read_folds(args.folds), fold=job_value(payload, "report.interpolation_fold"))
+    table = units.unit_table(study=study, units=units.select_units(profile=study.profile()))
+    voxel_size = _voxel_size(layout.preprocessed_path(
+        preproc_dir=args.preproc_dir, participant_id=study.participants[0], field="t1w"))
+    figure_path, table_path = layout.report_outputs(report_dir=args.out_dir, part="units",
+                                                    variants={})
+    return [figures.save_figure(figure=units.units_figure(study=study, table=table,
+                                                          voxel_size=voxel_size),
+                                path=figure_path),
+            write_table(table, table_path)]
+
+
 def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping],
                   payload: Mapping) -> Path:
     """``summary.md`` from the same inputs as the tables plus cohort, folds and settings."""
@@ -172,7 +224,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
              "preproc-dir": "results/preprocess",
              "atlas": "results/preprocess/atlas-AAL_space-MNI_dseg.nii.gz",
              "features-real": "results/features/real_pet.tsv",
-             "checkpoint": "results/train/<variant>/fold-<k>/model.pt (interpolation)"}
+             "atlas-labels": "results/preprocess/atlas-AAL_dseg.tsv (units)",
+             "checkpoint": "results/train/<variant>/fold-<k>/model.pt (interpolation, "
+                           "units)"}
     for flag, help_text in paths.items():
         parser.add_argument(f"--{flag}", type=Path, help=help_text)
 
@@ -197,6 +251,10 @@ def run_command(args: argparse.Namespace) -> None:
             written = write_figures(args=args, variants=variants)
         elif part == "interpolation":
             written = write_interpolation(args=args, payload=payload)
+        elif part == "complexity":
+            written = write_complexity(args=args, payload=payload)
+        elif part == "units":
+            written = write_units(args=args, payload=payload)
         else:
             written = [write_summary(args=args, variants=variants, payload=payload)]
         LOG.info("report %s: wrote %d files under %s", part, len(written), args.out_dir)
@@ -212,7 +270,7 @@ def _results(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
                                         sources=[MRI_FEATURES, REAL_PET, *names])
     complete = inputs.read_classification(directory=args.classify_dir,
                                           experiment=COMPLETE_EXPERIMENT,
-                                          sources=[MRI_FEATURES, *names])
+                                          sources=[MRI_FEATURES, MEAN_IMPUTED_PET, *names])
     return scores, paired, complete
 
 

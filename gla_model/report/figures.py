@@ -18,14 +18,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import ndimage
 
+from gla_model.report.inputs import CLASSIFICATION_METRICS
 from gla_model.report.tables import METRIC_LABELS
 
 #: Characters per line of a column title in the qualitative figure (1.8-inch columns).
 COLUMN_TITLE_CHARS = 22
 
 ABLATION_IMAGE_METRICS = ("ssim", "psnr", "mae")
-ABLATION_CLASSIFICATION_METRICS = ("accuracy", "auc")
+#: Classification metrics an ablation figure shows when its table has them, in this order.
+ABLATION_CLASSIFICATION_METRICS = CLASSIFICATION_METRICS
 EXPERIMENT_COLOURS = {"paired": "tab:blue", "complete": "tab:orange"}
+#: Panels per row of the ablation figure.
+ABLATION_COLUMNS = 3
 VIEWS = ("axial", "coronal", "sagittal")
 DPI = 120
 
@@ -44,19 +48,35 @@ def save_figure(*, figure: Figure, path: Path | str) -> Path:
     return path
 
 
+def ablation_series(*, table: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Panel metric -> {experiment ("" for image metrics): column stem} of an ablation table:
+    SSIM, PSNR, MAE, then every classification metric of
+    :data:`ABLATION_CLASSIFICATION_METRICS` with a ``<experiment>_<metric>_mean`` column."""
+    panels: dict[str, dict[str, str]] = {metric: {"": metric}
+                                         for metric in ABLATION_IMAGE_METRICS}
+    for metric in ABLATION_CLASSIFICATION_METRICS:
+        series = {experiment: f"{experiment}_{metric}" for experiment in EXPERIMENT_COLOURS
+                  if f"{experiment}_{metric}_mean" in table.columns}
+        if series:
+            panels[metric] = series
+    return panels
+
+
 def ablation_figure(*, table: pd.DataFrame, title: str) -> Figure:
     """Bars with ±1 SD error bars of one ablation table (``tables.ablation_table(...).data``):
-    SSIM, PSNR, MAE, then accuracy and AUC with paired and complete side by side."""
+    SSIM, PSNR, MAE, then each classification metric the table has (accuracy, sensitivity,
+    specificity, F1, MCC, AUC; :func:`ablation_series`) with paired and complete side by
+    side, :data:`ABLATION_COLUMNS` panels a row."""
     labels = table["label"].tolist()
     positions = np.arange(len(labels))
-    panels = [*ABLATION_IMAGE_METRICS, *ABLATION_CLASSIFICATION_METRICS]
-    figure = Figure(figsize=(3.0 * len(panels), 3.4), layout="constrained")
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    for axis, metric in zip(axes, panels, strict=True):
-        if metric in ABLATION_IMAGE_METRICS:
-            series = {"": metric}
-        else:
-            series = {experiment: f"{experiment}_{metric}" for experiment in EXPERIMENT_COLOURS}
+    panels = ablation_series(table=table)
+    ncols = min(ABLATION_COLUMNS, len(panels))
+    nrows = -(-len(panels) // ncols)
+    figure = Figure(figsize=(3.0 * ncols, 3.4 * nrows), layout="constrained")
+    grid = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    for axis in grid[len(panels):]:
+        figure.delaxes(axis)
+    for axis, (metric, series) in zip(grid, panels.items(), strict=False):
         width = 0.8 / len(series)
         for index, (experiment, column) in enumerate(series.items()):
             offset = (index - (len(series) - 1) / 2) * width
@@ -100,8 +120,8 @@ def qualitative_figure(*, truth: np.ndarray, synthetic: Mapping[str, np.ndarray]
                 error_image = image
             if row == 0:
                 # Wrapped to the column's width, or long variant labels run into each other.
-                title = textwrap.fill(label, width=COLUMN_TITLE_CHARS, break_on_hyphens=False)
-                axis.set_title(title, fontsize="small")
+                axis.set_title(textwrap.fill(label, width=COLUMN_TITLE_CHARS,
+                                             break_on_hyphens=False), fontsize="small")
             if column == 0:
                 axis.set_ylabel(view)
     if error_image is not None:
@@ -211,7 +231,11 @@ def _zoom_to_bars(axis, *, table: pd.DataFrame, columns) -> None:
     """Start the y axis near the smallest bar so that small differences are visible."""
     lows = [table[f"{c}_mean"] - table[f"{c}_std"].fillna(0.0) for c in columns]
     highs = [table[f"{c}_mean"] + table[f"{c}_std"].fillna(0.0) for c in columns]
-    low, high = float(min(s.min() for s in lows)), float(max(s.max() for s in highs))
+    low_values = [float(s.min()) for s in lows if np.isfinite(s.min())]
+    high_values = [float(s.max()) for s in highs if np.isfinite(s.max())]
+    if not low_values or not high_values:
+        return  # no bar has a value (a metric undefined in every run): matplotlib's limits
+    low, high = min(low_values), max(high_values)
     span = (high - low) or abs(high) or 1.0
     axis.set_ylim(max(0.0, low - 0.5 * span) if low >= 0 else low - 0.5 * span,
                   high + 0.2 * span)

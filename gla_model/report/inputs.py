@@ -9,7 +9,12 @@ from pathlib import Path
 import pandas as pd
 
 from gla_model.errors import GlaModelError
-from gla_model.layout import history_path
+from gla_model.layout import (
+    classification_path,
+    history_path,
+    image_quality_path,
+    predictions_path,
+)
 from gla_model.tsvio import read_table
 
 IMAGE_METRICS = ("ssim", "ms_ssim", "psnr", "mae")
@@ -36,8 +41,8 @@ def read_metric_spec(path: Path | str) -> dict:
 
 
 def read_image_quality(*, directory: Path, names: Iterable[str]) -> pd.DataFrame:
-    """Per-subject image-quality rows of ``names`` (files ``<directory>/<name>.tsv``)."""
-    tables = [read_table(Path(directory) / f"{name}.tsv",
+    """Per-subject image-quality rows of ``names`` (the evaluate stage's tables)."""
+    tables = [read_table(image_quality_path(image_quality_dir=directory, source=name),
                          columns=("participant_id", "variant", "fold", *IMAGE_METRICS),
                          role=f"image-quality ({name})") for name in names]
     return pd.concat(tables, ignore_index=True)
@@ -45,11 +50,26 @@ def read_image_quality(*, directory: Path, names: Iterable[str]) -> pd.DataFrame
 
 def read_classification(*, directory: Path, experiment: str, sources: Iterable[str]
                         ) -> pd.DataFrame:
-    """Per-(seed, fold) rows of ``<directory>/<experiment>/<source>.tsv`` for every source."""
-    tables = [read_table(Path(directory) / experiment / f"{source}.tsv",
+    """Per-(seed, fold) rows of every source's classification results."""
+    tables = [read_table(classification_path(classify_dir=directory, experiment=experiment,
+                                             source=source),
                          columns=("experiment", "source", "seed", "fold",
                                   *CLASSIFICATION_METRICS),
                          role=f"classification ({experiment}, {source})") for source in sources]
+    return pd.concat(tables, ignore_index=True)
+
+
+def read_predictions(*, directory: Path, experiment: str, sources: Iterable[str]
+                     ) -> pd.DataFrame:
+    """Per-subject predictions of every source, with a ``source`` column added."""
+    tables = []
+    for source in sources:
+        scores = classification_path(classify_dir=directory, experiment=experiment,
+                                     source=source)
+        table = read_table(predictions_path(scores=scores),
+                           columns=("participant_id", "seed", "fold", "y_true", "y_pred",
+                                    "score"), role=f"predictions ({experiment}, {source})")
+        tables.append(table.assign(source=source))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -3,7 +3,12 @@
 GAN variants (glagan*, gan, unet3d with adversarial) use a conditional discriminator
 on (MRI, PET) pairs: D is updated first on real vs. detached fake pairs, then G on
 Eq. 8. CycleGAN (A = MRI, B = PET) adds the inverse generator, unconditional
-discriminators on each domain, and L1 cycle and identity terms.
+discriminators on each domain, and L1 cycle and identity terms. The identity term runs
+real PET through the MRI -> PET generator in training mode; CycleGAN's generators use
+instance norm without running statistics (:data:`gla_model.nets.factory.UNET_NORMS`), so
+that pass leaves nothing behind that the generator uses at test time.
+
+Generators return float32 whatever the autocast (their output layer runs in float32).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ BIDS_ROOT = (LAYOUT.demo_bids if SETTINGS.cohort.source == "demo"
 VARIANTS = SETTINGS.variants
 FOLDS = [str(fold) for fold in range(SETTINGS.cv.n_folds)]
 PAIRED_SOURCES = [vocab.MRI_FEATURES, vocab.REAL_PET, *VARIANTS]
-COMPLETE_SOURCES = [vocab.MRI_FEATURES, *VARIANTS]
+COMPLETE_SOURCES = [vocab.MRI_FEATURES, vocab.MEAN_IMPUTED_PET, *VARIANTS]
 QUALITY_SOURCES = [*VARIANTS, vocab.MEAN_TRAIN_PET]
 FEATURE_SOURCES = [vocab.REAL_PET, *VARIANTS]
 
@@ -113,6 +113,8 @@ REPORT_CAPTIONS = {
     "qualitative": (None, "figure_qualitative.rst"),
     "training_curves": (None, "figure_training_curves.rst"),
     "interpolation": ("interpolation_table.rst", "figure_interpolation.rst"),
+    "model_complexity": ("model_complexity.rst", None),
+    "units": ("units_table.rst", "figure_units.rst"),
 }
 
 

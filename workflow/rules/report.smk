@@ -1,5 +1,7 @@
 """Report: the paper's tables, ablations, figures and summary, annotated for `snakemake --report`."""
 
+from gla_model.layout import UNIT_ARCHS
+
 EVALUATION_INPUTS = {
     "quality": [LAYOUT.image_quality(v) for v in QUALITY_SOURCES],
     "spec": LAYOUT.metric_spec,
@@ -7,11 +9,15 @@ EVALUATION_INPUTS = {
                for s in PAIRED_SOURCES],
     "complete": [LAYOUT.classification(experiment=vocab.COMPLETE_EXPERIMENT, source=s)
                  for s in COMPLETE_SOURCES],
+    "complete_predictions": [LAYOUT.predictions(experiment=vocab.COMPLETE_EXPERIMENT, source=s)
+                             for s in COMPLETE_SOURCES],
     "qc": LAYOUT.qc_table,
+    "cohort": LAYOUT.cohort_table,
 }
 EVALUATION_OPTIONS = " ".join([
     f"--image-quality-dir {LAYOUT.image_quality_dir} --metric-spec {LAYOUT.metric_spec}",
     f"--classify-dir {LAYOUT.classify_dir} --qc {LAYOUT.qc_table} --out-dir {LAYOUT.report_dir}",
+    f"--cohort {LAYOUT.cohort_table}",
 ])
 REPORTED = job_settings(models=SETTINGS.enabled_models(), evaluation=SETTINGS.evaluation)
 
@@ -87,10 +93,55 @@ rule report_interpolation:
         "--features-real {input.features} > {log} 2>&1"
 
 
+rule report_complexity:
+    output:
+        annotated_report_outputs("complexity"),
+    params:
+        settings=job_settings(models=SETTINGS.enabled_models(),
+                              preprocessing__grid=SETTINGS.preprocessing.grid),
+        out_dir=LAYOUT.report_dir,
+    log:
+        LAYOUT.log("report", "complexity"),
+    conda:
+        f"{ENVS}/torch.yaml"
+    shell:
+        "gla-model report --what complexity --settings {params.settings:q} "
+        "--out-dir {params.out_dir} > {log} 2>&1"
+
+
+# Fig 10 reads the global path of the interpolation variant's generator: only GLA-GAN
+# generators with one have it (gla_model.layout.UNIT_ARCHS).
+if VARIANTS[SETTINGS.report.interpolation_variant].arch in UNIT_ARCHS:
+
+    rule report_units:
+        input:
+            checkpoint=LAYOUT.checkpoint(variant=SETTINGS.report.interpolation_variant,
+                                         fold=str(SETTINGS.report.interpolation_fold)),
+            folds=LAYOUT.folds_table,
+            atlas=LAYOUT.atlas,
+            labels=LAYOUT.atlas_labels,
+            images=preprocessed(),
+        output:
+            annotated_report_outputs("units"),
+        params:
+            settings=job_settings(models=SETTINGS.enabled_models(),
+                                  report__interpolation_fold=SETTINGS.report.interpolation_fold),
+            out_dir=LAYOUT.report_dir,
+            preproc_dir=LAYOUT.preprocess_dir,
+        log:
+            LAYOUT.log("report", "units"),
+        conda:
+            f"{ENVS}/torch.yaml"
+        shell:
+            "gla-model report --what units --settings {params.settings:q} "
+            "--out-dir {params.out_dir} --checkpoint {input.checkpoint} "
+            "--preproc-dir {params.preproc_dir} --atlas {input.atlas} "
+            "--atlas-labels {input.labels} --folds {input.folds} > {log} 2>&1"
+
+
 rule report_summary:
     input:
         **EVALUATION_INPUTS,
-        cohort=LAYOUT.cohort_table,
         folds=LAYOUT.folds_table,
         tables=REPORT_OUTPUTS,
     output:
@@ -106,5 +157,5 @@ rule report_summary:
         f"{ENVS}/analysis.yaml"
     shell:
         "gla-model report --what summary --settings {params.settings:q} {params.options} "
-        "--cohort {input.cohort} --folds {input.folds} --failures-dir {params.failures} "
+        "--folds {input.folds} --failures-dir {params.failures} "
         "> {log} 2>&1"

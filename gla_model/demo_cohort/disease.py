@@ -1,0 +1,134 @@
+"""The disease model of the demo cohort, and the published effect sizes it is calibrated to.
+
+Model. An AD subject has a disease severity ``s`` drawn uniformly from
+:data:`SEVERITY_RANGE`; a CN subject has ``s = 0``. Severity drives both modalities:
+
+* MRI: an atrophy score ``a = max(0, ATROPHY_FROM_SEVERITY * s + ATROPHY_NOISE * z)``
+  (``z`` standard normal, the subject's own; CN subjects therefore get mild, disease-free
+  atrophy). GM turns into CSF by ``GM_LOSS_AT_FULL_ATROPHY * a * w`` of the GM at each
+  voxel, ``w`` the smooth regional pattern of :data:`ATROPHY_WEIGHTS`, and the ventricles
+  grow by ``VENTRICLE_GROWTH_MM * a``.
+* PET: GM uptake falls by ``HYPOMETABOLISM_AT_FULL_SEVERITY * s * v``, ``v`` a subject's
+  mix of a temporal-dominant and a parietal-dominant pattern
+  (:data:`HYPO_TEMPORAL_WEIGHTS`, :data:`HYPO_PARIETAL_WEIGHTS`); every AAL region's
+  uptake also varies by ``REGIONAL_METABOLISM_SD`` between subjects. Less GM also lowers
+  the PET by partial volume.
+
+The atrophy score sees the severity only through its own noise, so MRI predicts part, not
+all, of the PET change (as MRI and FDG-PET are complementary in ADNI: Walhovd et al.
+2010; Shaffer et al. 2013).
+
+Calibration. The magnitudes were set so that, measured on the *preprocessed* demo cohort
+(``benchmarks/cohort_effect_sizes.py``, which prints the table below next to the measured
+values), AD vs CN effect sizes come close to published values; nothing was tuned on any
+model's result. :data:`TARGETS` holds one Cohen's d per key region, signed AD - CN
+(negative: lower in AD), for GM density and for PET SUVR. Where a source reports d, the
+target is that d; elsewhere it is our reading, rounded, of the sources' group differences,
+and said so:
+
+* Hippocampus GM, d = -1.5: meta-analysis of AD vs controls, effect size 1.60 (left) and
+  1.52 (right), volumes 24 % and 23 % smaller (Shi F, Liu B, Zhou Y, Yu C, Jiang T.
+  Hippocampal volume and asymmetry in mild cognitive impairment and Alzheimer's disease:
+  meta-analyses of MRI studies. Hippocampus 2009;19:1055-1064). Hippocampal volume loss
+  of this size in ADNI: Schuff N et al. MRI of hippocampal volume loss in early
+  Alzheimer's disease in relation to ApoE genotype and biomarkers. Brain
+  2009;132:1067-1077.
+* Parahippocampal GM (AAL's parahippocampal gyrus holds the entorhinal cortex), d = -1.2:
+  entorhinal and hippocampal atrophy are of similar size in AD (Du AT et al. Magnetic
+  resonance imaging of the entorhinal cortex and hippocampus in mild cognitive impairment
+  and Alzheimer's disease. J Neurol Neurosurg Psychiatry 2001;71:441-447); the AAL region
+  is larger than the entorhinal cortex, which dilutes it: our reading.
+* Temporal, posterior cingulate and parietal GM, d = -1.0 (inferior temporal) to -0.6
+  (parietal): GM density loss in VBM of mild AD in the medial and lateral temporal lobe and
+  the posterior cingulate (Baron JC et al. In vivo mapping of gray matter loss with
+  voxel-based morphometry in mild Alzheimer's disease. NeuroImage 2001;14:298-309), and
+  the "cortical signature" of AD thinning, largest in the temporal lobe (Dickerson BC et
+  al. The cortical signature of Alzheimer's disease. Cereb Cortex 2009;19:497-510): our
+  reading, smaller than the hippocampal effect.
+* Ventricles, d = +0.8 (CSF, larger in AD): ventricular enlargement in ADNI AD vs
+  controls (Nestor SM et al. Ventricular enlargement as a possible measure of Alzheimer's
+  disease progression validated using the Alzheimer's disease neuroimaging initiative
+  database. Brain 2008;131:2443-2454), with wide spread among controls: our reading.
+* PET, posterior cingulate, precuneus, angular / inferior parietal and inferior temporal,
+  d = -1.6 to -1.8: the regions of ADNI's FDG meta-ROI (angular, inferior temporal,
+  posterior cingulate; Landau SM et al. Associations between cognitive, functional, and
+  FDG-PET measures of decline in AD and MCI. Neurobiol Aging 2011;32:1207-1218) and of the
+  ADNI baseline AD vs CN hypometabolism (Langbaum JBS et al. Categorical and correlational
+  analyses of baseline fluorodeoxyglucose positron emission tomography images from the
+  Alzheimer's Disease Neuroimaging Initiative (ADNI). NeuroImage 2009;45:1107-1116);
+  posterior cingulate reduction from the earliest stage (Minoshima S et al. Metabolic
+  reduction in the posterior cingulate cortex in very early Alzheimer's disease. Ann
+  Neurol 1997;42:85-94). Group separations of d = 1.5-2 in these regions: our reading.
+* PET, middle temporal d = -1.4, hippocampus and parahippocampal gyrus d = -1.0: medial
+  temporal hypometabolism is present but smaller and noisier at PET resolution (Mosconi L.
+  Brain glucose metabolism in the early and specific diagnosis of Alzheimer's disease.
+  Eur J Nucl Med Mol Imaging 2005;32:486-510; Langbaum et al. 2009): our reading.
+* Precentral gyrus, d = 0 for both: sensorimotor cortex is spared in AD (a control row).
+
+Walhovd KB et al. Combining MR imaging, positron-emission tomography, and CSF biomarkers in
+the diagnosis and prognosis of Alzheimer disease. AJNR Am J Neuroradiol 2010;31:347-354.
+Shaffer JL et al. Predicting cognitive decline in subjects at risk for Alzheimer disease by
+using combined cerebrospinal fluid, MR imaging, and PET biomarkers. Radiology
+2013;266:583-591.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: AD severity is uniform on this range; CN subjects have 0.
+SEVERITY_RANGE = (0.15, 1.0)
+#: MRI atrophy score = ATROPHY_FROM_SEVERITY * severity + ATROPHY_NOISE * z, clipped at 0.
+ATROPHY_FROM_SEVERITY = 0.5
+ATROPHY_NOISE = 0.15
+#: Fraction of GM lost (turned into CSF) at atrophy score 1 where the pattern is 1.
+GM_LOSS_AT_FULL_ATROPHY = 0.4
+#: Ventricle growth (mm) at atrophy score 1.
+VENTRICLE_GROWTH_MM = 6.0
+#: Fraction of GM uptake lost at severity 1 where the pattern is 1.
+HYPOMETABOLISM_AT_FULL_SEVERITY = 0.3
+#: Between-subject SD of every AAL region's GM uptake (relative).
+REGIONAL_METABOLISM_SD = 0.05
+
+#: GM loss pattern of Alzheimer's atrophy (medial temporal first), AAL name prefix -> weight.
+ATROPHY_WEIGHTS = {
+    "Hippocampus": 1.0, "Amygdala": 0.9, "ParaHippocampal": 0.8, "Temporal_Inf": 0.35,
+    "Temporal_Mid": 0.3, "Temporal_Pole": 0.3, "Fusiform": 0.25, "Cingulum_Post": 0.2,
+    "Precuneus": 0.15, "Parietal_Inf": 0.15, "Angular": 0.15,
+}
+#: FDG hypometabolism, temporal-dominant and parietal-dominant variants.
+HYPO_TEMPORAL_WEIGHTS = {
+    "Temporal_Mid": 0.9, "Temporal_Inf": 0.9, "Hippocampus": 0.8, "ParaHippocampal": 0.6,
+    "Angular": 0.6, "Parietal_Inf": 0.5, "Cingulum_Post": 0.6, "Precuneus": 0.5,
+}
+HYPO_PARIETAL_WEIGHTS = {
+    "Cingulum_Post": 1.0, "Precuneus": 0.9, "Parietal_Inf": 0.9, "Angular": 1.0,
+    "SupraMarginal": 0.4, "Temporal_Mid": 0.5, "Temporal_Inf": 0.4, "Hippocampus": 0.4,
+}
+
+#: The ventricles' row of :data:`TARGETS` (its GM column is the ventricular CSF).
+VENTRICLES = "Ventricles"
+
+
+@dataclass(frozen=True)
+class EffectTarget:
+    """Published AD - CN Cohen's d of a bilateral AAL region (None: not targeted)."""
+
+    region: str
+    gm_d: float | None
+    pet_d: float | None
+
+
+#: Target Cohen's d (AD - CN) per key region; sources in the module docstring.
+TARGETS = (
+    EffectTarget("Hippocampus", -1.5, -1.0),
+    EffectTarget("ParaHippocampal", -1.2, -1.0),
+    EffectTarget("Temporal_Inf", -1.0, -1.6),
+    EffectTarget("Temporal_Mid", -0.8, -1.4),
+    EffectTarget("Cingulum_Post", -0.8, -1.8),
+    EffectTarget("Precuneus", -0.6, -1.6),
+    EffectTarget("Angular", -0.6, -1.8),
+    EffectTarget("Parietal_Inf", -0.6, -1.6),
+    EffectTarget("Precentral", 0.0, 0.0),
+    EffectTarget(VENTRICLES, 0.8, None),
+)
