@@ -1,11 +1,16 @@
-"""Report figures: panel counts, PNG files written, shared loss terms."""
+"""Report figures: panel counts, PNG files written, shared loss terms, titles; the
+model-complexity part."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from gla_model.cli import main
+from gla_model.layout import report_outputs
 from gla_model.report import figures
+from gla_model.report.inputs import CLASSIFICATION_METRICS
+from gla_model.settings import job_settings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -14,10 +19,13 @@ def _image_axes(figure) -> list:
     return [axis for axis in figure.axes if axis.images]
 
 
-def _ablation_data() -> pd.DataFrame:
+def _ablation_data(metrics: tuple[str, ...] = ("accuracy", "auc")) -> pd.DataFrame:
+    """An ablation table's columns, with the classification ``metrics`` of both experiments
+    named as ``tables.ablation_table`` names them (``<experiment>_<metric>_mean``)."""
     data = {"variant": ["glagan", "glagan_k2", "glagan_k8"], "label": ["GLA-GAN", "K=2", "K=8"]}
-    for column in ("ssim", "psnr", "mae", "paired_accuracy", "complete_accuracy",
-                   "paired_auc", "complete_auc"):
+    columns = ["ssim", "psnr", "mae", *(f"{e}_{m}" for m in metrics
+                                        for e in ("paired", "complete"))]
+    for column in columns:
         data[f"{column}_mean"] = [0.8, 0.82, 0.79]
         data[f"{column}_std"] = [0.01, 0.02, np.nan]
     return pd.DataFrame(data)
@@ -82,3 +90,50 @@ def test_interpolation_figure_columns_and_probabilities():
     labels = [axis.get_xlabel() for axis in axes if axis.get_xlabel()]
     assert labels == ["P(CN) = 0.90", "P(CN) = 0.80", "P(CN) = 0.60", "P(CN) = 0.30",
                       "P(CN) = 0.20", "P(CN) = 0.10"]
+
+
+def test_ablation_figure_shows_all_six_classification_metrics():
+    table = _ablation_data(metrics=CLASSIFICATION_METRICS)
+    table["paired_mcc_mean"] = [-0.2, 0.1, 0.3]  # MCC may be negative
+    table["complete_auc_std"] = np.nan
+    figure = figures.ablation_figure(table=table, title="patches")
+    assert [axis.get_title() for axis in figure.axes] == [
+        "SSIM", "PSNR (dB)", "MAE", "Accuracy", "Sensitivity", "Specificity", "F1", "MCC",
+        "AUC"]
+    assert [len(axis.patches) for axis in figure.axes] == [3] * 3 + [6] * 6
+    mcc = figure.axes[7]
+    assert mcc.get_ylim()[0] < -0.2
+    assert figure.get_suptitle() == "patches"
+
+
+def test_ablation_figure_plots_only_the_experiments_present():
+    table = _ablation_data(metrics=()).assign(paired_f1_mean=[0.7, 0.6, 0.5],
+                                              paired_f1_std=[0.1, 0.1, 0.1])
+    figure = figures.ablation_figure(table=table, title="t")
+    assert [axis.get_title() for axis in figure.axes] == ["SSIM", "PSNR (dB)", "MAE", "F1"]
+    assert len(figure.axes[-1].patches) == 3
+
+
+def test_qualitative_figure_title_is_the_given_title():
+    """The suptitle is the figure's title, not the last column's label."""
+    truth = np.random.default_rng(2).random((10, 10, 10))
+    title = "AD test subject sub-01 (fold 0)"
+    figure = figures.qualitative_figure(truth=truth, synthetic={"3D U-Net": truth * 0.9},
+                                        voxel_size=(2.0, 2.0, 2.0), title=title)
+    assert figure.get_suptitle() == title
+    assert _image_axes(figure)[2].get_title() == "|error| 3D U-Net"  # last column, top row
+
+
+def test_report_complexity_part_writes_its_table(tmp_path, default_settings):
+    """`gla-model report --what complexity` needs only the settings: models and grid."""
+    settings = job_settings(models=default_settings.enabled_models(), preprocessing__grid=32)
+    assert main(["report", "--what", "complexity", "--settings", settings,
+                 "--out-dir", str(tmp_path)]) == 0
+    tsv, markdown = report_outputs(report_dir=tmp_path, part="complexity", variants={})
+    assert {p for p in tmp_path.rglob("*") if p.is_file()} == {tsv, markdown}
+    table = pd.read_csv(tsv, sep="\t")
+    assert table["variant"].tolist() == list(default_settings.variants)
+    assert (table["total_parameters"] == table["generator_parameters"]
+            + table["discriminator_parameters"]).all()
+    assert (table["grid"] == 32).all() and (table["generator_gflops"] > 0).all()
+    assert "a multiply-add = 2 FLOPs" in markdown.read_text()

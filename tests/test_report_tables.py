@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from gla_model.evaluate.stats import corrected_resampled_ttest, holm
-from gla_model.report import tables
+from gla_model.report import markdown, tables
 from gla_model.report.inputs import ReportInputError
 
 GOOD = {"glagan": {"mae": -0.004, "ssim": 0.03}, "unet3d": {"mae": -0.002, "ssim": 0.02},
@@ -156,11 +156,11 @@ def test_qc_table_summarises_values_and_lists_flags():
 
 
 def test_markdown_table_escapes_pipes_and_format_p():
-    text = tables.markdown_table(pd.DataFrame({"a": ["x|y"], "b": [1]}))
+    text = markdown.markdown_table(pd.DataFrame({"a": ["x|y"], "b": [1]}))
     assert text.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 1 |"]
-    assert tables.format_p(0.0004) == "p<0.001"
-    assert tables.format_p(0.1234) == "p=0.123"
-    assert tables.format_p(float("nan")) == "–"
+    assert markdown.format_p(0.0004) == "p<0.001"
+    assert markdown.format_p(0.1234) == "p=0.123"
+    assert markdown.format_p(float("nan")) == "–"
 
 
 def test_write_table_files(tmp_path):

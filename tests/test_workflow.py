@@ -10,9 +10,11 @@ import re
 
 import pytest
 
+from gla_model import vocabulary
+
 # The classification references besides the enabled variants (their `--source` names).
-PAIRED_REFERENCES = ("mri_only", "real_pet")
-COMPLETE_REFERENCES = ("mri_only",)
+PAIRED_REFERENCES = (vocabulary.MRI_FEATURES, vocabulary.REAL_PET)
+COMPLETE_REFERENCES = (vocabulary.MRI_FEATURES, vocabulary.MEAN_IMPUTED_PET)
 
 
 def train_commands(result) -> list[str]:

@@ -11,6 +11,7 @@ import pandas as pd
 from gla_model.evaluate import stats
 from gla_model.layout import REPORT_TABLES, ablation_name
 from gla_model.report.inputs import CLASSIFICATION_METRICS, IMAGE_METRICS
+from gla_model.report.markdown import format_p, markdown_table, metric_spec_lines
 from gla_model.report.tables import (
     BASELINE,
     BASELINE_LABEL,
@@ -18,10 +19,7 @@ from gla_model.report.tables import (
     Table,
     baseline_check,
     classification_units,
-    format_p,
     image_units,
-    markdown_table,
-    metric_spec_lines,
 )
 from gla_model.vocabulary import COMPLETE_EXPERIMENT, PAIRED_EXPERIMENT, REAL_PET
 from gla_model.vocabulary import MEAN_IMPUTED_PET as MEAN_IMPUTED

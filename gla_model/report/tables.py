@@ -9,7 +9,6 @@ the paired two-tailed t-test and Wilcoxon p-values against that best row.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,12 @@ from gla_model.report.inputs import (
     CLASSIFICATION_METRICS,
     IMAGE_METRICS,
     ReportInputError,
+)
+from gla_model.report.markdown import (
+    format_p,
+    markdown_rows,
+    mean_std,
+    metric_spec_lines,
 )
 from gla_model.tsvio import write_table
 from gla_model.vocabulary import COMPLETE_EXPERIMENT, EXPERIMENTS, PAIRED_EXPERIMENT, REAL_PET
@@ -83,7 +88,7 @@ def synthesis_quality_table(*, scores: pd.DataFrame, variants: Mapping[str, Mapp
         for name, beats in zip(data["variant"], data["beats_mean_train_pet"], strict=True)]
     markdown = "\n".join([
         "# Table I: PET synthesis quality", "",
-        _markdown_rows(cells), "",
+        markdown_rows(cells), "",
         _statistics_note(IMAGE_UNITS, n=int(data["n"].max())),
         "", "Metric spec:", "", *(f"- {line}" for line in metric_spec_lines(metric_spec)), ""])
     return Table(name=REPORT_TABLES["synthesis_quality"], data=data, markdown=markdown)
@@ -140,7 +145,7 @@ def classification_table(*, results: pd.DataFrame, variants: Mapping[str, Mappin
                      else ("III", "cohort completed with synthetic PET"))
     markdown = "\n".join([
         f"# Table {number}: AD vs CN classification, {title}", "",
-        _markdown_rows(cells), "",
+        markdown_rows(cells), "",
         _statistics_note(units.text, n=int(data["n"].max())), ""])
     name = REPORT_TABLES[f"classification_{experiment}"]
     return Table(name=name, data=data, markdown=markdown)
@@ -186,7 +191,7 @@ def completed_subjects_table(*, predictions: pd.DataFrame, mri_only_ids: Sequenc
     n = int(data["n"].max())
     markdown = "\n".join([
         "# Table III (completed subjects): the MRI-only subjects alone", "",
-        _markdown_rows(cells), "",
+        markdown_rows(cells), "",
         _statistics_note(COMPLETED_UNITS, n=n, what="Accuracy")
         + " Sensitivity, specificity and AUC: mean over seeds of each seed's pooled "
         "out-of-fold predictions of these subjects (no test).", ""])
@@ -235,7 +240,7 @@ def ablation_table(*, scores: pd.DataFrame, paired: pd.DataFrame, complete: pd.D
         cells[[f"{c} ({experiment})" for c in part.columns]] = part.to_numpy()
     cells.insert(0, "Variant", data["label"])
     title = group.removeprefix("ablation_").replace("_", " ")
-    markdown = "\n".join([f"# Ablation: {title}", "", _markdown_rows(cells), "",
+    markdown = "\n".join([f"# Ablation: {title}", "", markdown_rows(cells), "",
                           CELL_NOTE, "", *(f"- {note}" for note in notes), ""])
     return Table(name=ablation_name(group), data=data, markdown=markdown)
 
@@ -260,7 +265,7 @@ def qc_table(*, qc: pd.DataFrame) -> Table:
                                           "median", "max", "n_flagged", "flagged"])
     cells = pd.DataFrame({
         "Measure": data["measure"], "n": data["n"].astype(int),
-        "Mean ± SD": [_mean_std(m, s, 4) if k == "value" else "–"
+        "Mean ± SD": [mean_std(m, s, 4) if k == "value" else "–"
                       for m, s, k in zip(data["mean"], data["std"], data["kind"], strict=True)],
         "Min / median / max": [
             f"{lo:.4g} / {mid:.4g} / {hi:.4g}" if k == "value" else "–"
@@ -270,7 +275,7 @@ def qc_table(*, qc: pd.DataFrame) -> Table:
                     for n, ids, k in zip(data["n_flagged"], data["flagged"], data["kind"],
                                          strict=True)]})
     markdown = "\n".join([f"# Preprocessing QC ({len(qc)} subjects)", "",
-                          _markdown_rows(cells), ""])
+                          markdown_rows(cells), ""])
     return Table(name=REPORT_TABLES["qc"], data=data, markdown=markdown)
 
 
@@ -278,29 +283,6 @@ def write_table_files(*, table: Table, report_dir: Path) -> list[Path]:
     """Write the table's ``tables/<name>.tsv`` and ``.md`` under ``report_dir`` atomically."""
     tsv, markdown = report_table_paths(report_dir=report_dir, stem=table.name)
     return [write_table(table.data, tsv), write_text_atomic(table.markdown, markdown)]
-
-
-def metric_spec_lines(spec: Mapping, *, prefix: str = "") -> list[str]:
-    """``key: value`` lines of a (nested) metric spec, nested keys joined with dots."""
-    lines = []
-    for key, value in spec.items():
-        if isinstance(value, Mapping):
-            lines.extend(metric_spec_lines(value, prefix=f"{prefix}{key}."))
-        else:
-            lines.append(f"{prefix}{key}: {value}")
-    return lines
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table of ``frame``'s cells as text."""
-    return _markdown_rows(frame.astype(str))
-
-
-def format_p(value: float) -> str:
-    """A p-value as text: ``p<0.001``, ``p=`` three decimals, or ``–`` when there is none."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return "p<0.001" if value < 0.001 else f"p={value:.3f}"
 
 
 @dataclass(frozen=True)
@@ -359,7 +341,7 @@ def _metric_cells(*, data: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame
         cells = []
         for _, row in data.iterrows():
             decimals = DECIMALS[metric]
-            text = _mean_std(row[f"{metric}_mean"], row[f"{metric}_std"], decimals)
+            text = mean_std(row[f"{metric}_mean"], row[f"{metric}_std"], decimals)
             if not pd.isna(row[f"{metric}_ci_low"]):
                 text += (f" [{row[f'{metric}_ci_low']:.{decimals}f}, "
                          f"{row[f'{metric}_ci_high']:.{decimals}f}]")
@@ -373,20 +355,6 @@ def _metric_cells(*, data: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame
             cells.append(text)
         columns[METRIC_LABELS[metric]] = cells
     return pd.DataFrame(columns)
-
-
-def _mean_std(mean: float, std: float, decimals: int) -> str:
-    if pd.isna(mean):
-        return "–"
-    return f"{mean:.{decimals}f}" + ("" if pd.isna(std) else f" ± {std:.{decimals}f}")
-
-
-def _markdown_rows(cells: pd.DataFrame) -> str:
-    header = "| " + " | ".join(map(str, cells.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in cells.columns) + "|"
-    body = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
-            for row in cells.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
 
 
 def _select(rows: pd.DataFrame, *, column: str, names: Sequence[str], role: str
