@@ -198,6 +198,14 @@ def report_outputs(*, report_dir: Path | str, part: str,
 REPORT_PARTS = ("tables", "figures", "interpolation", "summary", "complexity", "units")
 
 
+def built_report_parts(*, interpolation_arch: str) -> tuple[str, ...]:
+    """The report parts a run writes besides the summary, for the architecture of
+    ``report.interpolation_variant``: ``units`` (Fig 10) only when it has a global path
+    (:data:`UNIT_ARCHS`)."""
+    units = ("units",) if interpolation_arch in UNIT_ARCHS else ()
+    return ("tables", "figures", "interpolation", "complexity", *units)
+
+
 def group_members(*, variants: Mapping[str, object], group: str) -> list[str]:
     """The variants of ``group``, in the given order."""
     return [name for name, spec in variants.items() if _group(spec) == group]

@@ -222,6 +222,7 @@ def test_cli_writes_table_and_reports_errors(tmp_path, capsys):
     out = tmp_path / "results" / "cohort.tsv"
     def settings(n_folds: int) -> str:
         return json.dumps({"cohort.participants": {"diagnosis_column": "diagnosis",
+                                                   "session_column": None,
                                                    "labels": LABELS},
                            "cohort.session": None, "cv.n_folds": n_folds})
 
@@ -232,3 +233,22 @@ def test_cli_writes_table_and_reports_errors(tmp_path, capsys):
     assert "class AD has 2 paired" in capsys.readouterr().err
     assert main([*arguments, "--settings", "{not json"]) == 2
     assert "--settings is not valid JSON" in capsys.readouterr().err
+
+
+def test_a_session_diagnosis_wins_over_participants_tsv(tmp_path):
+    simple_dataset(tmp_path)
+    make_subject(tmp_path, "visit", session="bl")
+    make_subject(tmp_path, "visit", session="m12", pet=False)
+    rows = [(f"sub-s{i:02d}", "CN" if i % 2 else "AD") for i in range(4)]
+    write_participants(tmp_path, [*rows, ("sub-visit", "CN")])
+    (tmp_path / "sub-visit" / "sub-visit_sessions.tsv").write_text(
+        "session_id\tdiagnosis\nses-bl\tDementia\nses-m12\tCN\n")
+    subject = next(s for s in discover(tmp_path, session_column="diagnosis").subjects
+                   if s.participant_id == "visit")
+    assert (subject.session, subject.diagnosis) == ("bl", "AD")  # the chosen visit's value
+    # Without the column (or with session_column None) participants.tsv decides.
+    subject = next(s for s in discover(tmp_path).subjects if s.participant_id == "visit")
+    assert subject.diagnosis == "CN"
+    (tmp_path / "sub-visit" / "sub-visit_sessions.tsv").write_text("diagnosis\nAD\n")
+    with pytest.raises(CohortError, match=r"sub-visit_sessions\.tsv has no session_id column"):
+        discover(tmp_path, session_column="diagnosis")

@@ -33,4 +33,5 @@ def cohort_subjects(*, settings: CohortSettings, n_folds: int, demo_root: Path
     return discover_cohort(
         bids_dir=Path(settings.bids_dir), diagnosis_column=settings.participants.diagnosis_column,
         diagnosis_labels=settings.participants.labels.value_lists(), n_folds=n_folds,
-        session=settings.session).subjects
+        session=settings.session,
+        session_column=settings.participants.session_column).subjects

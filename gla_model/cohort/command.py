@@ -28,7 +28,8 @@ def run_command(args: argparse.Namespace) -> None:
                              diagnosis_column=participants.diagnosis_column,
                              diagnosis_labels=participants.labels.value_lists(),
                              n_folds=job_value(payload, "cv.n_folds"),
-                             session=job_value(payload, "cohort.session"))
+                             session=job_value(payload, "cohort.session"),
+                             session_column=participants.session_column)
     write_cohort_table(cohort=cohort, path=args.out)
     paired = len(cohort.paired())
     LOGGER.info("cohort: %d subjects (%d paired, %d MRI-only) -> %s", len(cohort.subjects),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -47,7 +48,7 @@ _TRACER = re.compile(r"_trc-([A-Za-z0-9]+)")
 
 def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
                     diagnosis_labels: dict[str, list[str]], n_folds: int,
-                    session: str | None = None) -> Cohort:
+                    session: str | None = None, session_column: str | None = None) -> Cohort:
     """Find the subjects of a BIDS dataset and their T1w and FDG PET files.
 
     Args:
@@ -56,6 +57,9 @@ def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
         diagnosis_labels: {"CN": [values...], "AD": [values...]}.
         n_folds: cross-validation folds; each class needs at least this many paired subjects.
         session: use this session label for every subject instead of choosing.
+        session_column: the column of ``sub-<label>/sub-<label>_sessions.tsv`` with the
+            diagnosis at each session; where it holds a value for the chosen session, that
+            value wins over participants.tsv (a diagnosis belongs to a visit).
     """
     value_to_class = _value_map(diagnosis_labels)
     bids_dir = Path(bids_dir)
@@ -69,8 +73,6 @@ def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
                             "digits only)")
         elif label in rows:
             problems.append(f"participant_id sub-{label} appears more than once")
-        elif not value.strip():
-            problems.append(f"sub-{label} has an empty {diagnosis_column!r}")
         rows.setdefault(label, value.strip())
 
     folders = _subject_folders(bids_dir, problems)
@@ -78,30 +80,56 @@ def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
                  for label in sorted(set(folders) - set(rows))]
     subjects, excluded = [], {}
     for label, value in rows.items():
-        if not LABEL.match(label) or not value:
-            continue
-        if value not in value_to_class:
-            excluded[value] = excluded.get(value, 0) + 1
+        if not LABEL.match(label):
             continue
         if label not in folders:
-            problems.append(f"sub-{label} has no folder (expected {bids_dir / f'sub-{label}'})")
+            if not value:
+                problems.append(f"sub-{label} has an empty {diagnosis_column!r}")
+            elif value in value_to_class:
+                problems.append(f"sub-{label} has no folder "
+                                f"(expected {bids_dir / f'sub-{label}'})")
+            else:
+                excluded[value] = excluded.get(value, 0) + 1
             continue
-        subject = _find_files(folders[label], label, value_to_class[value], session)
-        if subject is None:
+        found = _find_files(folders[label], label, "", session)
+        visit_value = (_session_diagnosis(folders[label], label, found.session, session_column)
+                       if found is not None and session_column else "")
+        value = visit_value or value
+        if not value:
+            problems.append(f"sub-{label} has an empty {diagnosis_column!r}"
+                            + (f" and no {session_column!r} in its sessions.tsv"
+                               if session_column else ""))
+        elif value not in value_to_class:
+            excluded[value] = excluded.get(value, 0) + 1
+        elif found is None:
             where = f"session {session!r}" if session else "any session"
             problems.append(f"sub-{label} has no T1w image in {where} "
                             f"(expected anat/sub-{label}_*T1w.nii.gz)")
         else:
-            subjects.append(subject)
+            subjects.append(replace(found, diagnosis=value_to_class[value]))
     problems += _fold_problems(subjects, n_folds)
     if problems:
         raise CohortError(f"BIDS dataset {bids_dir} has {len(problems)} problem(s); fix them "
                           "and run again:\n  - " + "\n  - ".join(problems))
     if excluded:
-        LOGGER.info("excluded subjects by %s: %s", diagnosis_column,
+        LOGGER.info("excluded subjects by diagnosis: %s",
                     ", ".join(f"{v}: {n}" for v, n in sorted(excluded.items())))
     return Cohort(subjects=tuple(sorted(subjects, key=lambda s: s.participant_id)),
                   excluded=excluded)
+
+
+def _session_diagnosis(folder: str, label: str, session: str | None, column: str) -> str:
+    """The diagnosis of ``session`` in the subject's sessions.tsv, or "" when none."""
+    path = Path(folder) / f"sub-{label}_sessions.tsv"
+    if session is None or not path.is_file():
+        return ""
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if "session_id" not in table.columns:
+        raise CohortError(f"{path} has no session_id column; BIDS sessions files need one.")
+    if column not in table.columns:
+        return ""
+    match = table.loc[table["session_id"].str.removeprefix("ses-") == session, column]
+    return match.iloc[0].strip() if len(match) else ""
 
 
 def _value_map(diagnosis_labels: dict[str, list[str]]) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 Built once per run from nilearn's MNI152 tissue priors and the AAL atlas: tissue
 maps on a reference grid, distance maps for the head shells and the ventricles,
-and smooth spatial patterns of Alzheimer's atrophy (MRI) and hypometabolism (PET).
+and smooth spatial patterns of Alzheimer's atrophy (MRI) and hypometabolism (PET), whose
+regional weights are :mod:`gla_model.demo_cohort.disease`'s.
 """
 
 from __future__ import annotations
@@ -14,27 +15,15 @@ import numpy as np
 from scipy import ndimage
 
 from gla_model import resources
+from gla_model.demo_cohort.disease import (
+    ATROPHY_WEIGHTS,
+    HYPO_PARIETAL_WEIGHTS,
+    HYPO_TEMPORAL_WEIGHTS,
+)
 
 #: Outermost extent of the synthetic head beyond the brain mask (mm): meninges, skull, scalp.
 HEAD_MAX_MM = 17.0
 _MARGIN_MM = HEAD_MAX_MM + 5.0
-
-#: GM loss pattern of Alzheimer's atrophy (medial temporal first), AAL name prefix -> weight.
-ATROPHY_WEIGHTS = {
-    "Hippocampus": 1.0, "Amygdala": 0.9, "ParaHippocampal": 0.8, "Temporal_Inf": 0.35,
-    "Temporal_Mid": 0.3, "Temporal_Pole": 0.3, "Fusiform": 0.25, "Cingulum_Post": 0.2,
-    "Precuneus": 0.15, "Parietal_Inf": 0.15, "Angular": 0.15,
-}
-#: FDG hypometabolism, temporal-dominant and parietal-dominant variants.
-HYPO_TEMPORAL_WEIGHTS = {
-    "Temporal_Mid": 0.9, "Temporal_Inf": 0.9, "Hippocampus": 0.8, "ParaHippocampal": 0.6,
-    "Angular": 0.6, "Parietal_Inf": 0.5, "Cingulum_Post": 0.6, "Precuneus": 0.5,
-}
-HYPO_PARIETAL_WEIGHTS = {
-    "Cingulum_Post": 1.0, "Precuneus": 0.9, "Parietal_Inf": 0.9, "Angular": 1.0,
-    "SupraMarginal": 0.4, "Temporal_Mid": 0.5, "Temporal_Inf": 0.4, "Hippocampus": 0.4,
-}
-
 
 @dataclass(frozen=True)
 class ReferenceAnatomy:

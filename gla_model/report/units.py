@@ -45,6 +45,9 @@ from gla_model.tsvio import read_table
 UNIT_COUNT = 4
 REGION_COUNT = 5
 VIEWS = ("axial", "coronal")
+#: A unit's mean map is drawn where it exceeds this percentile of its brain voxels (the
+#: rest shows the T1w), up to the upper percentile.
+OVERLAY_PERCENTILES = (75.0, 99.0)
 DIAGNOSIS_COLOURS = {"CN": "tab:blue", "AD": "tab:red"}
 
 
@@ -230,8 +233,9 @@ def unit_table(*, study: UnitStudy, units: Sequence[int], regions_per_unit: int 
 def units_figure(*, study: UnitStudy, table: pd.DataFrame,
                  voxel_size: Sequence[float]) -> Figure:
     """Fig 10: a row per top unit (in the table's order): its mean activation over the test
-    subjects on their average T1w in axial and coronal slices through its top region
-    (outlined), the AD - CN mean map, and bars of its top regions' CN and AD activation."""
+    subjects (above :data:`OVERLAY_PERCENTILES`' lower bound) on their average T1w in axial
+    and coronal slices through its top region (outlined), the AD - CN mean map, and bars of
+    its top regions' CN and AD activation."""
     units = list(dict.fromkeys(table["unit"]))
     mean_map, brain = study.mean_map(), study.t1w > 0
     figure = Figure(figsize=(13.0, 2.8 * len(units) + 0.6), layout="constrained")
@@ -243,11 +247,13 @@ def units_figure(*, study: UnitStudy, table: pd.DataFrame,
         centre = [int(np.argmax(top.sum(axis=tuple(a for a in range(3) if a != axis))))
                   for axis in range(3)]
         inside = mean_map[unit][brain]
-        low, high = (np.percentile(inside, [1, 99]) if inside.size else (0.0, 1.0))
+        low, high = (np.percentile(inside, OVERLAY_PERCENTILES) if inside.size
+                     else (0.0, 1.0))
         for column, view in enumerate(VIEWS):
             image = _overlay(axes[row, column], base=study.t1w, overlay=mean_map[unit],
                              brain=brain, outline=top, view=view, centre=centre,
-                             voxel_size=voxel_size, cmap="hot", limits=(low, high))
+                             voxel_size=voxel_size, cmap="hot", limits=(low, high),
+                             floor=low)
             axes[row, column].set_title(f"{view}: {rows['region'].iloc[0]}", fontsize="small")
         figure.colorbar(image, ax=axes[row, len(VIEWS) - 1], shrink=0.8)
         difference = study.maps["AD"][unit] - study.maps["CN"][unit]
@@ -280,14 +286,15 @@ def _stat(values: np.ndarray, function, *, minimum: int = 1) -> float:
 
 def _overlay(axis, *, base: np.ndarray, overlay: np.ndarray, brain: np.ndarray,
              outline: np.ndarray, view: str, centre: Sequence[int],
-             voxel_size: Sequence[float], cmap: str, limits: tuple[float, float]):
+             voxel_size: Sequence[float], cmap: str, limits: tuple[float, float],
+             floor: float = -np.inf):
     _, y, z = centre
     vx, vy, vz = voxel_size
     cut, aspect = {"axial": (lambda v: v[:, :, z], vy / vx),
                    "coronal": (lambda v: v[:, y, :], vz / vx)}[view]
     axis.imshow(cut(base).T, origin="lower", cmap="gray", aspect=aspect,
                 interpolation="nearest")
-    shown = np.ma.masked_where(~cut(brain).T, cut(overlay).T)
+    shown = np.ma.masked_where(~cut(brain).T | (floor > cut(overlay).T), cut(overlay).T)
     image = axis.imshow(shown, origin="lower", cmap=cmap, vmin=limits[0], vmax=limits[1],
                         alpha=0.7, aspect=aspect, interpolation="nearest")
     if cut(outline).any():

@@ -35,6 +35,8 @@ class DiagnosisLabels:
 @dataclass(frozen=True, kw_only=True)
 class ParticipantsSettings:
     diagnosis_column: str = setting(pattern=r"^.+$")
+    #: Column of ``sub-<label>/sub-<label>_sessions.tsv`` with the diagnosis per session.
+    session_column: str | None = setting(pattern=r"^.+$")
     labels: DiagnosisLabels
 
 

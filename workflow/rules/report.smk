@@ -1,6 +1,6 @@
 """Report: the paper's tables, ablations, figures and summary, annotated for `snakemake --report`."""
 
-from gla_model.layout import UNIT_ARCHS
+from gla_model.layout import built_report_parts
 
 EVALUATION_INPUTS = {
     "quality": [LAYOUT.image_quality(v) for v in QUALITY_SOURCES],
@@ -111,7 +111,9 @@ rule report_complexity:
 
 # Fig 10 reads the global path of the interpolation variant's generator: only GLA-GAN
 # generators with one have it (gla_model.layout.UNIT_ARCHS).
-if VARIANTS[SETTINGS.report.interpolation_variant].arch in UNIT_ARCHS:
+if "units" in built_report_parts(
+    interpolation_arch=VARIANTS[SETTINGS.report.interpolation_variant].arch
+):
 
     rule report_units:
         input:
