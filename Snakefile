@@ -22,6 +22,7 @@ localrules:
     collect_qc,
     write_metric_spec,
     report_tables,
+    report_complexity,
     report_summary,
 
 

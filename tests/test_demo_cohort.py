@@ -19,6 +19,8 @@ from sklearn.preprocessing import StandardScaler
 from gla_model import resources
 from gla_model.cli import main
 from gla_model.cohort.discover import discover_cohort
+from gla_model.demo_cohort.disease import TARGETS
+from gla_model.demo_cohort.measure import cohens_d, effect_table, truth_values
 from gla_model.demo_cohort.plan import plan_demo_cohort
 from gla_model.demo_cohort.write import write_demo_cohort
 
@@ -152,6 +154,54 @@ def test_cli_rejects_settings_outside_their_range(tmp_path, capsys):
     assert main(["demo-cohort", "--settings", settings, "--out", str(tmp_path / "b")]) == 2
     assert "'cohort.demo.n_paired': 2 must be >= 4" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+@pytest.fixture(scope="module")
+def calibration_cohort(tmp_path_factory) -> tuple[Path, list]:
+    """16 paired subjects (8 AD, 8 CN) at coarse voxels."""
+    out = tmp_path_factory.mktemp("calibration")
+    plan = write_demo_cohort(out_dir=out, n_paired=16, n_mri_only=0, seed=11, jobs=2, **COARSE)
+    return out, plan
+
+
+def test_ground_truth_shows_the_calibrated_disease_effects(calibration_cohort):
+    folder, plan = calibration_cohort
+    atlas = resources.aal_atlas()
+    values = {s.participant_id: truth_values(bids_dir=folder, subject=s, atlas=atlas)
+              for s in plan}
+    table = effect_table(values=values, diagnoses={s.participant_id: s.diagnosis for s in plan},
+                         targets=TARGETS, names=atlas.labels).set_index("region")
+    # Lower hippocampal, parahippocampal and temporal GM density, larger ventricles ...
+    assert table.loc["Hippocampus", "gm_d"] < -1.0, table
+    assert table.loc[["ParaHippocampal", "Temporal_Inf"], "gm_d"].max() < -0.8, table
+    assert table.loc["Ventricles", "gm_d"] > 0.5, table
+    # ... lower PET SUVR in the posterior cingulate, precuneus and temporoparietal cortex ...
+    pet = ["Cingulum_Post", "Precuneus", "Angular", "Parietal_Inf", "Temporal_Inf"]
+    assert table.loc[pet, "pet_d"].max() < -1.0, table
+    # ... and nothing in the spared sensorimotor cortex.
+    assert abs(table.loc["Precentral", "gm_d"]) < 1.0 and \
+        abs(table.loc["Precentral", "pet_d"]) < 1.0, table
+
+
+def test_one_severity_drives_both_modalities_but_mri_shows_it_only_in_part(
+        calibration_cohort):
+    folder, plan = calibration_cohort
+    truth = [json.loads((folder / s.truth_dir / f"sub-{s.participant_id}_truth.json")
+                        .read_text()) for s in plan]
+    ad = [t for t in truth if t["diagnosis"] == "AD"]
+    cn = [t for t in truth if t["diagnosis"] == "CN"]
+    assert all(t["severity"] == 0.0 and t["pet_hypometabolism_max"] == 0.0 for t in cn)
+    assert all(0.15 <= t["severity"] <= 1.0 for t in ad)
+    severity = np.array([t["severity"] for t in ad])
+    atrophy = np.array([t["mri_atrophy"] for t in ad])
+    assert 0.3 < np.corrcoef(severity, atrophy)[0, 1] < 0.97
+    assert cohens_d(ad=atrophy, cn=np.array([t["mri_atrophy"] for t in cn])) > 1.0
+
+
+def test_cohens_d_by_hand():
+    ad, cn = np.array([1.0, 2.0, 3.0]), np.array([3.0, 4.0, 5.0, 6.0])
+    pooled = np.sqrt((2 * 1.0 + 3 * np.var(cn, ddof=1)) / 5)
+    assert cohens_d(ad=ad, cn=cn) == pytest.approx((2.0 - 4.5) / pooled)
 
 
 def roi_features(folder: Path, subject, atlas) -> tuple[np.ndarray, np.ndarray]:

@@ -158,7 +158,7 @@ def test_a_group_of_one_subject_gives_no_p_value():
 def test_capture_hooks_the_global_path_once_and_cleans_up():
     torch.manual_seed(0)
     generator = build_model(spec=SPEC, grid=GRID).generator.eval()
-    path = units.global_path(generator)
+    path = units.global_path(generator=generator)
     assert path is generator.network.global_path
 
     def synthesize(mri: np.ndarray) -> np.ndarray:
@@ -180,7 +180,7 @@ def test_capture_hooks_the_global_path_once_and_cleans_up():
 ])
 def test_a_generator_without_global_path_is_refused(network):
     with pytest.raises(ReportInputError, match="no global path"):
-        units.global_path(network())
+        units.global_path(generator=network())
 
 
 def test_report_units_part_writes_figure_and_table(tree, tmp_path):

@@ -25,6 +25,7 @@ from gla_model.demo_cohort.disease import (
 HEAD_MAX_MM = 17.0
 _MARGIN_MM = HEAD_MAX_MM + 5.0
 
+
 @dataclass(frozen=True)
 class ReferenceAnatomy:
     """Maps on an axis-aligned MNI grid (voxel size ``mm``, corner voxel at ``origin``)."""
@@ -110,12 +111,13 @@ def _ventricle_mask(*, csf: np.ndarray, depth_mm: np.ndarray, grid_mm: list[np.n
 
 def _pattern(labels: np.ndarray, names: dict[int, str], weights: dict[str, float],
              sigma: float) -> np.ndarray:
-    """A smooth map in [0, 1] that weights AAL regions by name prefix."""
+    """A smooth map in [0, 1] that weights AAL regions by name prefix (the weights are
+    absolute: a region of weight w is w inside, away from its border)."""
     table = np.zeros(max(names) + 1, dtype=np.float32)
     for index, name in names.items():
         table[index] = next((w for prefix, w in weights.items() if name.startswith(prefix)), 0.0)
     pattern = ndimage.gaussian_filter(table[labels], sigma)
-    return (pattern / pattern.max()).astype(np.float32)
+    return np.clip(pattern, 0.0, 1.0).astype(np.float32)
 
 
 def _head_points(*, outside_mm: np.ndarray, origin: np.ndarray, mm: float) -> np.ndarray:

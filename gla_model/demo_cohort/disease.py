@@ -80,30 +80,32 @@ from dataclasses import dataclass
 SEVERITY_RANGE = (0.15, 1.0)
 #: MRI atrophy score = ATROPHY_FROM_SEVERITY * severity + ATROPHY_NOISE * z, clipped at 0.
 ATROPHY_FROM_SEVERITY = 0.5
-ATROPHY_NOISE = 0.15
+ATROPHY_NOISE = 0.1
 #: Fraction of GM lost (turned into CSF) at atrophy score 1 where the pattern is 1.
-GM_LOSS_AT_FULL_ATROPHY = 0.4
+GM_LOSS_AT_FULL_ATROPHY = 0.6
+#: Size of the CSF pockets that atrophy opens: smoothing of their random field (mm).
+POCKET_SMOOTHING_MM = 2.0
 #: Ventricle growth (mm) at atrophy score 1.
-VENTRICLE_GROWTH_MM = 6.0
+VENTRICLE_GROWTH_MM = 4.5
 #: Fraction of GM uptake lost at severity 1 where the pattern is 1.
-HYPOMETABOLISM_AT_FULL_SEVERITY = 0.3
+HYPOMETABOLISM_AT_FULL_SEVERITY = 0.36
 #: Between-subject SD of every AAL region's GM uptake (relative).
-REGIONAL_METABOLISM_SD = 0.05
+REGIONAL_METABOLISM_SD = 0.08
 
 #: GM loss pattern of Alzheimer's atrophy (medial temporal first), AAL name prefix -> weight.
 ATROPHY_WEIGHTS = {
-    "Hippocampus": 1.0, "Amygdala": 0.9, "ParaHippocampal": 0.8, "Temporal_Inf": 0.35,
-    "Temporal_Mid": 0.3, "Temporal_Pole": 0.3, "Fusiform": 0.25, "Cingulum_Post": 0.2,
-    "Precuneus": 0.15, "Parietal_Inf": 0.15, "Angular": 0.15,
+    "Hippocampus": 1.0, "Amygdala": 0.9, "ParaHippocampal": 1.0, "Temporal_Inf": 1.0,
+    "Temporal_Mid": 0.9, "Temporal_Pole": 0.7, "Fusiform": 0.6, "Cingulum_Post": 0.5,
+    "Precuneus": 0.5, "Parietal_Inf": 0.5, "Angular": 0.5,
 }
 #: FDG hypometabolism, temporal-dominant and parietal-dominant variants.
 HYPO_TEMPORAL_WEIGHTS = {
-    "Temporal_Mid": 0.9, "Temporal_Inf": 0.9, "Hippocampus": 0.8, "ParaHippocampal": 0.6,
-    "Angular": 0.6, "Parietal_Inf": 0.5, "Cingulum_Post": 0.6, "Precuneus": 0.5,
+    "Temporal_Mid": 0.72, "Temporal_Inf": 0.72, "Hippocampus": 0.33, "ParaHippocampal": 0.26,
+    "Angular": 0.55, "Parietal_Inf": 0.45, "Cingulum_Post": 0.59, "Precuneus": 0.57,
 }
 HYPO_PARIETAL_WEIGHTS = {
-    "Cingulum_Post": 1.0, "Precuneus": 0.9, "Parietal_Inf": 0.9, "Angular": 1.0,
-    "SupraMarginal": 0.4, "Temporal_Mid": 0.5, "Temporal_Inf": 0.4, "Hippocampus": 0.4,
+    "Cingulum_Post": 0.99, "Precuneus": 1.0, "Parietal_Inf": 0.81, "Angular": 0.92,
+    "SupraMarginal": 0.33, "Temporal_Mid": 0.4, "Temporal_Inf": 0.32, "Hippocampus": 0.16,
 }
 
 #: The ventricles' row of :data:`TARGETS` (its GM column is the ventricular CSF).

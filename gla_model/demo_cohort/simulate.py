@@ -1,9 +1,16 @@
 """Simulation of one synthetic subject: T1w MRI, FDG PET and their ground truth.
 
-Disease model: an AD subject has a severity ``s`` in [0.15, 1]; CN subjects have 0.
-PET hypometabolism in AD-typical regions scales with ``s``. MRI atrophy (medial
-temporal GM loss, larger ventricles) scales with ``0.5 s + noise``, so MRI shows the
-disease only in part, and CN subjects get mild, disease-free atrophy and variation.
+Disease model (:mod:`gla_model.demo_cohort.disease`, which cites the published effect
+sizes it is calibrated to): an AD subject has a severity ``s``; CN subjects have 0. PET
+hypometabolism in AD-typical regions scales with ``s``. MRI atrophy (GM loss, larger
+ventricles) scales with an atrophy score ``ATROPHY_FROM_SEVERITY * s + noise``, so MRI
+shows the disease only in part, and CN subjects get mild, disease-free atrophy.
+
+GM loss opens CSF spaces: in an atrophying region a fraction of the GM voxels (small
+clusters drawn from a smooth random field, :data:`POCKET_SMOOTHING_MM`) turns into CSF,
+as sulci and the temporal horn widen, rather than every voxel losing a little GM (a
+uniform partial-volume loss hardly changes a T1w segmentation, whose tissue priors pull
+it back to the template).
 """
 
 from __future__ import annotations
@@ -12,21 +19,24 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, special
 
 from gla_model.demo_cohort import geometry
 from gla_model.demo_cohort.anatomy import ReferenceAnatomy
+from gla_model.demo_cohort.disease import (
+    ATROPHY_FROM_SEVERITY,
+    ATROPHY_NOISE,
+    GM_LOSS_AT_FULL_ATROPHY,
+    HYPOMETABOLISM_AT_FULL_SEVERITY,
+    POCKET_SMOOTHING_MM,
+    REGIONAL_METABOLISM_SD,
+    SEVERITY_RANGE,
+    VENTRICLE_GROWTH_MM,
+)
 from gla_model.demo_cohort.plan import DemoSubject
 
 T1W_AXCODES = ("RAS", "LAS", "LPS", "PIR", "ASL")
 PET_AXCODES = ("LAS", "RAS", "LPI")
-SEVERITY_RANGE = (0.15, 1.0)
-ATROPHY_FROM_SEVERITY = 0.5
-ATROPHY_NOISE = 0.15
-GM_LOSS_AT_FULL_ATROPHY = 0.4
-VENTRICLE_GROWTH_MM = 6.0
-HYPOMETABOLISM_AT_FULL_SEVERITY = 0.3
-REGIONAL_METABOLISM_SD = 0.05
 FRAME_SECONDS = 300
 #: The truth transform is rounded to 1/32 mm, which makes it compress well.
 XFM_STEPS_PER_MM = 32
@@ -63,7 +73,8 @@ def simulate_subject(*, subject: DemoSubject, seed: int, anatomy: ReferenceAnato
     atrophy = max(0.0, ATROPHY_FROM_SEVERITY * severity + ATROPHY_NOISE * rng.standard_normal())
     ventricle_mm = max(0.0, rng.normal(1.0, 0.8) + VENTRICLE_GROWTH_MM * atrophy)
     tissues = _tissues(anatomy=anatomy, atrophy=atrophy, ventricle_mm=ventricle_mm,
-                       skull_mm=rng.uniform(4, 7), scalp_mm=rng.uniform(4, 7))
+                       skull_mm=rng.uniform(4, 7), scalp_mm=rng.uniform(4, 7),
+                       pockets=_pocket_field(rng, anatomy=anatomy))
 
     pose = geometry.random_pose(rng, max_rotation_deg=12.0, max_translation_mm=18.0,
                                 max_scaling=0.08)
@@ -102,11 +113,22 @@ def simulate_subject(*, subject: DemoSubject, seed: int, anatomy: ReferenceAnato
     )
 
 
+def _pocket_field(rng: np.random.Generator, *, anatomy: ReferenceAnatomy) -> np.ndarray:
+    """A smooth random field on the reference grid, uniform on [0, 1] at every voxel."""
+    field = ndimage.gaussian_filter(rng.standard_normal(anatomy.gm.shape, dtype=np.float32),
+                                    POCKET_SMOOTHING_MM / anatomy.mm)
+    return special.ndtr(field / field.std()).astype(np.float32)
+
+
 def _tissues(*, anatomy: ReferenceAnatomy, atrophy: float, ventricle_mm: float,
-             skull_mm: float, scalp_mm: float) -> _Tissues:
-    """Reference tissue maps after atrophy, ventricle growth and with head shells."""
+             skull_mm: float, scalp_mm: float, pockets: np.ndarray) -> _Tissues:
+    """Reference tissue maps after atrophy, ventricle growth and with head shells.
+
+    Atrophy turns the GM of the voxels where ``pockets`` < GM_LOSS_AT_FULL_ATROPHY *
+    atrophy * pattern into CSF: that fraction of the region's GM, in small clusters.
+    """
     gm, wm, csf = anatomy.gm.copy(), anatomy.wm.copy(), anatomy.csf.copy()
-    loss = gm * np.float32(GM_LOSS_AT_FULL_ATROPHY * atrophy) * anatomy.atrophy
+    loss = gm * (pockets < np.float32(GM_LOSS_AT_FULL_ATROPHY * atrophy) * anatomy.atrophy)
     gm -= loss
     csf += loss
     grow = np.clip((ventricle_mm - anatomy.ventricle_mm) / 2.0 + 0.5, 0.0, 1.0)

@@ -60,7 +60,7 @@ class Float32Conv3d(nn.Conv3d):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        with autocast_off(x):
+        with autocast_off(device=x.device):
             return super().forward(x.float())
 
 
@@ -68,13 +68,13 @@ class Float32Sigmoid(nn.Module):
     """Sigmoid computed in float32 with autocast off (the generators' output activation)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        with autocast_off(x):
+        with autocast_off(device=x.device):
             return torch.sigmoid(x.float())
 
 
-def autocast_off(x: Tensor) -> contextlib.AbstractContextManager:
-    """Autocast disabled on ``x``'s device (nothing to disable on one without autocast, such
-    as the meta device the FLOP count runs on)."""
-    if torch.amp.is_autocast_available(x.device.type):
-        return torch.autocast(x.device.type, enabled=False)
+def autocast_off(*, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast disabled on ``device`` (nothing to disable on one without autocast, such as
+    the meta device the FLOP count runs on)."""
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device.type, enabled=False)
     return contextlib.nullcontext()

@@ -11,6 +11,10 @@ names and writes its files atomically under ``--out-dir``:
   .png`` and, when the architecture group is reported, ``figures/qualitative_architecture_
   {AD,CN}.png``, and ``figures/training_curves.png``.
 * ``interpolation``: ``figures/interpolation.png`` and ``tables/interpolation.tsv``.
+* ``complexity``: ``tables/model_complexity.{tsv,md}`` (parameters and generator GFLOPs per
+  volume of every reported variant, from the settings alone).
+* ``units``: ``figures/units.png`` and ``tables/units.tsv`` (Fig 10, the global path's units
+  per AAL region; GLA-GAN generators with a global path only).
 * ``summary``: ``summary.md``.
 """
 

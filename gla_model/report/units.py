@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy import stats as scipy_stats
 from torch import nn
 
@@ -84,7 +85,7 @@ class UnitStudy:
         return sum(counts[d] * m for d, m in self.maps.items()) / sum(counts.values())
 
 
-def global_path(generator: nn.Module) -> nn.Module:
+def global_path(*, generator: nn.Module) -> nn.Module:
     """The global path of a GLA generator, inside its brain mask wrapper or not."""
     network = getattr(generator, "network", generator)
     path = getattr(network, "global_path", None)
@@ -130,7 +131,7 @@ def regional_means(*, activations: np.ndarray, labels: np.ndarray, mask: np.ndar
         return np.where(voxels > 0, sums / voxels, np.nan)
 
 
-def read_atlas_labels(path: Path) -> dict[int, str]:
+def read_atlas_labels(*, path: Path) -> dict[int, str]:
     """Atlas index -> region name from the labels table (columns ``index``, ``name``)."""
     table = read_table(path, columns=("index", "name"), role="atlas labels")
     return {int(i): str(n) for i, n in zip(table["index"], table["name"], strict=True)}
@@ -146,7 +147,7 @@ def study_units(*, synthesize: Callable[[np.ndarray], np.ndarray], generator: nn
             (:func:`gla_model.synthesize.load_synthesizer`), which runs ``generator``.
         trained: the subjects that trained or validated it; none may be a test subject.
     """
-    path = global_path(generator)
+    path = global_path(generator=generator)
     test = folds_module.fold_subjects(folds=folds, fold=str(fold))["test"]
     leaked = sorted(set(test) & set(trained))
     if leaked:
@@ -155,8 +156,11 @@ def study_units(*, synthesize: Callable[[np.ndarray], np.ndarray], generator: nn
     diagnosis_of = dict(zip(folds["participant_id"].astype(str), folds["diagnosis"],
                             strict=True))
     labels = np.rint(load_image(atlas, role="AAL atlas").get_fdata()).astype(np.int64)
-    names = read_atlas_labels(atlas_labels)
+    names = read_atlas_labels(path=atlas_labels)
     regions = tuple(sorted(set(np.unique(labels).tolist()) & set(names)))
+    if not regions:
+        raise ReportInputError(f"no region of {atlas_labels} has a voxel in {atlas}; give the "
+                               "labels table that belongs to the atlas.")
     regional, t1w_sum = [], None
     sums: dict[str, np.ndarray] = {}
     for participant_id in test:
@@ -317,4 +321,6 @@ def _region_bars(axis, *, rows: pd.DataFrame) -> None:
                     fontsize="x-small")
     axis.invert_yaxis()
     axis.set_xlabel("mean activation ± SD", fontsize="small")
+    axis.xaxis.set_major_locator(MaxNLocator(4))
+    axis.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
     axis.legend(fontsize="x-small")

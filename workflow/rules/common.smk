@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gla_model import vocabulary as vocab
 from gla_model.cohort import cohort_subjects
-from gla_model.layout import Layout, report_kind
+from gla_model.layout import Layout, built_report_parts, report_kind
 from gla_model.settings import as_mapping, build_settings, job_settings, without_resources
 
 SETTINGS = build_settings(config=config)
@@ -131,10 +131,10 @@ def annotated_report_outputs(part):
     return annotated
 
 
-REPORT_OUTPUTS = [
-    path for part in ("tables", "figures", "interpolation")
-    for path in LAYOUT.report_outputs(part=part, variants=VARIANTS)
-]
+REPORT_PARTS = built_report_parts(
+    interpolation_arch=VARIANTS[SETTINGS.report.interpolation_variant].arch)
+REPORT_OUTPUTS = [path for part in REPORT_PARTS
+                  for path in LAYOUT.report_outputs(part=part, variants=VARIANTS)]
 
 
 def all_outputs():

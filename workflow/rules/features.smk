@@ -11,6 +11,7 @@ rule extract_features:
     wildcard_constraints:
         source=_one_of(FEATURE_SOURCES),
     params:
+        settings=job_settings(features__mri=SETTINGS.features.mri),
         synth=lambda wildcards: synth_dir_option(wildcards.source),
         preproc_dir=LAYOUT.preprocess_dir,
     log:
@@ -20,6 +21,7 @@ rule extract_features:
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model features --cohort {input.cohort} --preproc-dir {params.preproc_dir} "
+        "gla-model features --settings {params.settings:q} --cohort {input.cohort} "
+        "--preproc-dir {params.preproc_dir} "
         "--atlas {input.atlas} --source {wildcards.source} {params.synth} "
         "--out {output} > {log} 2>&1"
