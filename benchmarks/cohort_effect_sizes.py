@@ -122,7 +122,11 @@ def preprocess_and_measure(*, plan: list[DemoSubject], work: Path, settings,
                    "--out-dir", str(preproc_dir / f"sub-{subject.participant_id}")]
         if subject.pet is not None:
             command += ["--pet", str(work / "bids" / subject.pet)]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"preprocessing sub-{subject.participant_id} failed:\n"
+                               f"{done.stderr[-2000:]}")
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(run, plan))

@@ -5,18 +5,21 @@ Model. An AD subject has a disease severity ``s`` drawn uniformly from
 
 * MRI: an atrophy score ``a = max(0, ATROPHY_FROM_SEVERITY * s + ATROPHY_NOISE * z)``
   (``z`` standard normal, the subject's own; CN subjects therefore get mild, disease-free
-  atrophy). GM turns into CSF by ``GM_LOSS_AT_FULL_ATROPHY * a * w`` of the GM at each
-  voxel, ``w`` the smooth regional pattern of :data:`ATROPHY_WEIGHTS`, and the ventricles
-  grow by ``VENTRICLE_GROWTH_MM * a``.
+  atrophy). Atrophy opens CSF spaces: the GM of a fraction
+  ``GM_LOSS_AT_FULL_ATROPHY * a * w`` of the voxels turns into CSF, in small clusters
+  (:data:`POCKET_SMOOTHING_MM`), ``w`` the smooth regional pattern of
+  :data:`ATROPHY_WEIGHTS`; and the ventricles grow by ``VENTRICLE_GROWTH_MM * a``.
 * PET: GM uptake falls by ``HYPOMETABOLISM_AT_FULL_SEVERITY * s * v``, ``v`` a subject's
   mix of a temporal-dominant and a parietal-dominant pattern
   (:data:`HYPO_TEMPORAL_WEIGHTS`, :data:`HYPO_PARIETAL_WEIGHTS`); every AAL region's
-  uptake also varies by ``REGIONAL_METABOLISM_SD`` between subjects. Less GM also lowers
-  the PET by partial volume.
+  uptake also varies by ``REGIONAL_METABOLISM_SD`` between subjects. The GM that atrophy
+  removed takes up no tracer, so atrophy lowers the regional PET too (partial volume):
+  in the hippocampus this is nearly all of the PET effect.
 
-The atrophy score sees the severity only through its own noise, so MRI predicts part, not
-all, of the PET change (as MRI and FDG-PET are complementary in ADNI: Walhovd et al.
-2010; Shaffer et al. 2013).
+The atrophy score sees the severity only through its own noise (within AD, the
+correlation of ``a`` and ``s`` is about 0.8), so MRI predicts part, not all, of the PET
+change, as MRI and FDG-PET are complementary in ADNI (Walhovd et al. 2010; Shaffer et
+al. 2013).
 
 Calibration. The magnitudes were set so that, measured on the *preprocessed* demo cohort
 (``benchmarks/cohort_effect_sizes.py``, which prints the table below next to the measured
@@ -29,15 +32,15 @@ and said so:
 * Hippocampus GM, d = -1.5: meta-analysis of AD vs controls, effect size 1.60 (left) and
   1.52 (right), volumes 24 % and 23 % smaller (Shi F, Liu B, Zhou Y, Yu C, Jiang T.
   Hippocampal volume and asymmetry in mild cognitive impairment and Alzheimer's disease:
-  meta-analyses of MRI studies. Hippocampus 2009;19:1055-1064). Hippocampal volume loss
-  of this size in ADNI: Schuff N et al. MRI of hippocampal volume loss in early
-  Alzheimer's disease in relation to ApoE genotype and biomarkers. Brain
-  2009;132:1067-1077.
+  meta-analyses of MRI studies. Hippocampus 2009;19:1055-1064); hippocampal atrophy of
+  ADNI's AD group: Schuff N et al. MRI of hippocampal volume loss in early Alzheimer's
+  disease in relation to ApoE genotype and biomarkers. Brain 2009;132:1067-1077.
 * Parahippocampal GM (AAL's parahippocampal gyrus holds the entorhinal cortex), d = -1.2:
-  entorhinal and hippocampal atrophy are of similar size in AD (Du AT et al. Magnetic
-  resonance imaging of the entorhinal cortex and hippocampus in mild cognitive impairment
-  and Alzheimer's disease. J Neurol Neurosurg Psychiatry 2001;71:441-447); the AAL region
-  is larger than the entorhinal cortex, which dilutes it: our reading.
+  entorhinal and hippocampal volumes are both markedly reduced in AD and separate it from
+  controls about equally well (Du AT et al. Magnetic resonance imaging of the entorhinal
+  cortex and hippocampus in mild cognitive impairment and Alzheimer's disease. J Neurol
+  Neurosurg Psychiatry 2001;71:441-447); the AAL region is larger than the entorhinal
+  cortex, which dilutes it: our reading.
 * Temporal, posterior cingulate and parietal GM, d = -1.0 (inferior temporal) to -0.6
   (parietal): GM density loss in VBM of mild AD in the medial and lateral temporal lobe and
   the posterior cingulate (Baron JC et al. In vivo mapping of gray matter loss with
@@ -88,7 +91,7 @@ POCKET_SMOOTHING_MM = 2.0
 #: Ventricle growth (mm) at atrophy score 1.
 VENTRICLE_GROWTH_MM = 4.5
 #: Fraction of GM uptake lost at severity 1 where the pattern is 1.
-HYPOMETABOLISM_AT_FULL_SEVERITY = 0.36
+HYPOMETABOLISM_AT_FULL_SEVERITY = 0.29
 #: Between-subject SD of every AAL region's GM uptake (relative).
 REGIONAL_METABOLISM_SD = 0.08
 
@@ -100,12 +103,12 @@ ATROPHY_WEIGHTS = {
 }
 #: FDG hypometabolism, temporal-dominant and parietal-dominant variants.
 HYPO_TEMPORAL_WEIGHTS = {
-    "Temporal_Mid": 0.72, "Temporal_Inf": 0.72, "Hippocampus": 0.33, "ParaHippocampal": 0.26,
-    "Angular": 0.55, "Parietal_Inf": 0.45, "Cingulum_Post": 0.59, "Precuneus": 0.57,
+    "Temporal_Mid": 0.43, "Temporal_Inf": 0.72, "Hippocampus": 0.05, "ParaHippocampal": 0.05,
+    "Angular": 0.55, "Parietal_Inf": 0.49, "Cingulum_Post": 0.52, "Precuneus": 0.54,
 }
 HYPO_PARIETAL_WEIGHTS = {
-    "Cingulum_Post": 0.99, "Precuneus": 1.0, "Parietal_Inf": 0.81, "Angular": 0.92,
-    "SupraMarginal": 0.33, "Temporal_Mid": 0.4, "Temporal_Inf": 0.32, "Hippocampus": 0.16,
+    "Cingulum_Post": 0.87, "Precuneus": 0.94, "Parietal_Inf": 0.88, "Angular": 0.92,
+    "SupraMarginal": 0.33, "Temporal_Mid": 0.24, "Temporal_Inf": 0.32, "Hippocampus": 0.05,
 }
 
 #: The ventricles' row of :data:`TARGETS` (its GM column is the ventricular CSF).

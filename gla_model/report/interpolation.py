@@ -107,7 +107,7 @@ def fit_classifier(*, features_real: pd.DataFrame, participant_ids: list[str],
     X = table.loc[:, features.feature_columns()].to_numpy(dtype=np.float64)
     if not np.isfinite(X).all():
         raise ReportInputError("real-PET features of the interpolation fold's training "
-                               "subjects contain NaN; recompute results/features/real.tsv.")
+                               "subjects contain NaN; recompute the real-PET features (gla-model features).")
     return classify.fit_svm(X=X, y=classify.diagnosis_labels(table), svm_config=svm_config,
                             seed=seed, probability=True)
 
