@@ -22,7 +22,7 @@ Modes:
 * ``--results DIR``: measures a finished run instead (``make demo``: ``--results results``):
   its cohort table, ``preprocess/`` outputs and atlas, and the ground truth of its demo
   cohort when the run used one (``cohort.demo`` of ``--config``).
-* ``--smoke``: 12 subjects at 3 mm (T1w) / 4 mm (PET), ground truth only (the true tissue
+* ``--smoke``: 16 subjects at 3 mm (T1w) / 4 mm (PET), ground truth only (the true tissue
   maps and PET placed on MNI by the truth transform; no preprocessing): seconds.
 
     .venv/bin/python benchmarks/cohort_effect_sizes.py --smoke
@@ -64,13 +64,13 @@ from gla_model.settings import (
     without_resources,
 )
 
-SMOKE = dict(n_paired=12, t1_voxel_mm=3.0, pet_voxel_mm=4.0)
+SMOKE = dict(n_paired=16, t1_voxel_mm=3.0, pet_voxel_mm=4.0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true",
-                        help="12 subjects at 3/4 mm, ground truth only (seconds)")
+                        help="16 subjects at 3/4 mm, ground truth only (seconds)")
     parser.add_argument("--results", type=Path, help="measure this finished run's results")
     parser.add_argument("--work", type=Path, help="folder for the generated cohort")
     parser.add_argument("--config", nargs="+", default=["config.yaml"],
@@ -182,8 +182,9 @@ def report(*, truth: dict | None, measured: dict | None, diagnoses: dict[str, st
     print(out.to_string(index=False, float_format=lambda v: f"{v:+.2f}", na_rep="-"))
     print()
     for name, table in tables.items():
-        print(f"median measured/target ({name}): GM {ratio(table.gm_d, table.gm_target):.2f}, "
-              f"PET {ratio(table.pet_d, table.pet_target):.2f}")
+        print(f"median measured/target ({name}): GM ratio "
+              f"{ratio(table.gm_d, table.gm_target):.2f}, PET ratio "
+              f"{ratio(table.pet_d, table.pet_target):.2f}")
 
 
 if __name__ == "__main__":

@@ -67,13 +67,15 @@ from torch.utils.flop_counter import FlopCounterMode
 from gla_model.device import Runtime, resolve_runtime
 from gla_model.losses import RoiLoss
 from gla_model.nets import build_model
-from gla_model.resources import AAL_REGION_COUNT
 from gla_model.settings import ModelSpec, build_settings, load_config
 from gla_model.train.steps import Optimisers, train_step
 
 PAPER_CONFIG = (ROOT / "config.yaml", ROOT / "workflow" / "presets" / "paper.yaml")
 PAPER_VARIANT = "glagan"
 DEFAULT_OUT = ROOT / "results" / "gpu_check.json"
+#: AAL's regions, as gla_model.resources.AAL_REGION_COUNT; not imported from there, since
+#: that module needs nibabel, which a GPU image may lack (the measurements do not read NIfTI).
+ROI_REGIONS = 116
 GIB = 2 ** 30
 #: Seconds the CUDA tests may take at most (they take well under a minute on a GPU).
 TESTS_TIMEOUT_S = 240
@@ -260,8 +262,8 @@ class Check:
                                 torch.amp.GradScaler(self.runtime.device.type,
                                                      enabled=self.runtime.precision == "fp16"))
         rng = np.random.default_rng(seed)
-        atlas = rng.integers(0, AAL_REGION_COUNT + 1, (grid,) * 3)
-        roi = RoiLoss(atlas=atlas, n_regions=AAL_REGION_COUNT).to(self.runtime.device)
+        atlas = rng.integers(0, ROI_REGIONS + 1, (grid,) * 3)
+        roi = RoiLoss(atlas=atlas, n_regions=ROI_REGIONS).to(self.runtime.device)
         generator = torch.Generator().manual_seed(seed)
         mri = self.runtime.to_input(torch.rand(batch, 1, grid, grid, grid, generator=generator))
         pet = self.runtime.to_input(torch.rand(batch, 1, grid, grid, grid, generator=generator))
@@ -411,7 +413,8 @@ class Check:
             "what": what, "spec": spec.as_dict(), "grid": sizes.grid, "batch": sizes.batch,
             "steps_per_s": 1 / seconds, "volumes_per_s": sizes.batch / seconds,
             "step_s_median": seconds, "step_s": times, "flops_per_step": flops,
-            "tflops": tflops, "ratio_to_roofline": tflops / roofline if roofline else None,
+            "roi_regions": ROI_REGIONS, "tflops": tflops,
+            "ratio_to_roofline": tflops / roofline if roofline else None,
             "peak_memory_bytes": peak, "memory_kind": self.memory_kind,
             "losses_finite": finite, "last_terms": terms}
         self.emit("training steps/s", 1 / seconds, "steps/s",

@@ -35,7 +35,7 @@ FIGURES = {
 }
 DEFAULT_FIGURE = rf"ratio:? {NUMBER}"
 #: Over ~10 s in smoke mode on a 2-core machine (they still run in CI).
-SLOW = {"preprocess_accuracy", "train_throughput"}
+SLOW = {"cohort_effect_sizes", "preprocess_accuracy", "train_throughput"}
 TIMEOUT_S = 300
 
 

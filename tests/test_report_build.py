@@ -217,7 +217,8 @@ def test_report_cli_rejects_variants_without_group(tmp_path, capsys):
     assert "'models.variants.x.group': missing" in capsys.readouterr().err
 
 
-def test_interpolation_is_leakage_free_and_probabilities_follow_the_pet(tree):
+@pytest.mark.parametrize("mri_features", ["density", "intensity"])
+def test_interpolation_is_leakage_free_and_probabilities_follow_the_pet(tree, mri_features):
     folds = pd.read_csv(tree / "folds" / "folds.tsv", sep="\t")
     atlas = np.zeros((GRID,) * 3)
     atlas[:, :, : GRID // 2] = 1
@@ -228,7 +229,8 @@ def test_interpolation_is_leakage_free_and_probabilities_follow_the_pet(tree):
     for participant_id, diagnosis in zip(IDS, DIAGNOSES, strict=True):
         volumes = interpolation.load_volumes(preproc_dir=tree / "preprocess",
                                              participant_id=participant_id, with_pet=True)
-        values = interpolation.roi_features(volumes=volumes, pet=volumes.pet, labels=labels)
+        values = interpolation.roi_features(volumes=volumes, pet=volumes.pet, labels=labels,
+                                            mri=mri_features)
         rows.append({"participant_id": participant_id, "diagnosis": diagnosis,
                      **dict(zip(feature_columns(), values, strict=True))})
     features_real = pd.DataFrame(rows)
@@ -245,7 +247,7 @@ def test_interpolation_is_leakage_free_and_probabilities_follow_the_pet(tree):
         preproc_dir=tree / "preprocess", atlas=tree / "atlas.nii.gz", folds=folds, fold=0,
         features_real=features_real,
         svm_config=SvmSettings(C=(1.0,), gamma=("scale",), inner_folds=2),
-        seed=0, steps=5, synthesize=synthesize)
+        seed=0, steps=5, synthesize=synthesize, mri_features=mri_features)
     assert result.participants == {"CN": "s00", "AD": "s01"}  # fold 0's test subjects
     np.testing.assert_allclose(result.alphas, [0, 0.25, 0.5, 0.75, 1])
     np.testing.assert_allclose(result.steps[2].mri, 0.5 * (mris["CN"] + mris["AD"]))

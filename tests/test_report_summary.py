@@ -55,7 +55,8 @@ def summary_inputs(image_scores, classification_rows, main_variants
                                "diagnosis": ["CN", "AD", "CN", "AD", "CN", "AD"],
                                "group": ["paired"] * 4 + ["mri_only"] * 2})
         return summary.SummaryInputs(
-            config={"cv": {"n_folds": 5}, "models": {"enabled": ["glagan", "unet3d"],
+            config={"cv": {"n_folds": 5}, "features": {"mri": "density"},
+                    "models": {"enabled": ["glagan", "unet3d"],
                                                      "variants": {"x": {}}}},
             variants=main_variants, reference="glagan", cohort=cohort, folds=cohort.iloc[:4],
             metric_spec={"dimensionality": "3D"}, scores=scores, paired=paired,
@@ -78,6 +79,7 @@ def test_findings_when_glagan_is_best_and_real_pet_helps(summary_inputs, main_va
     assert "Table II: GLA-GAN is the best model on every metric." in text
     assert "Table III: GLA-GAN is the best model on every metric." in text
     assert "higher with GLA-GAN; not higher with 3D U-Net" in text
+    assert "- MRI (density): regional GM / WM tissue density" in text
     assert ("Synthetic PET helped the subjects who had none (Table III on the 2 MRI-only "
             "subjects alone, accuracy; MRI only 0.000, mean-imputed PET 0.000): better than "
             "both with GLA-GAN 1.000; not better with 3D U-Net 0.000") in text

@@ -143,7 +143,8 @@ def write_interpolation(*, args: argparse.Namespace, payload: Mapping) -> list[P
         preproc_dir=args.preproc_dir, atlas=args.atlas, folds=read_folds(args.folds),
         fold=report.interpolation_fold, features_real=read_features(args.features_real),
         svm_config=classification.svm, seed=classification.seeds[0],
-        steps=report.interpolation_steps, synthesize=_synthesizer(checkpoint=args.checkpoint))
+        steps=report.interpolation_steps, synthesize=_synthesizer(checkpoint=args.checkpoint),
+        mri_features=job_value(payload, "features.mri"))
     voxel_size = _voxel_size(layout.preprocessed_path(
         preproc_dir=args.preproc_dir, participant_id=result.participants["CN"], field="pet"))
     figure = figures.interpolation_figure(

@@ -92,12 +92,13 @@ def interpolate(*, start: Volumes, end: Volumes, alpha: float) -> Volumes:
                    mask=((start.mask != 0) | (end.mask != 0)).astype(np.uint8))
 
 
-def roi_features(*, volumes: Volumes, pet: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The 464 ROI features (order of ``features.feature_columns()``) of MRI + ``pet``."""
-    tissue = features.tissue_labels(probsegs=volumes.probsegs, mask=volumes.mask)
-    means = features.region_means(images=np.stack([volumes.mri, pet]), labels=labels,
-                                  tissue=tissue, n_regions=AAL_REGION_COUNT)
-    return means.ravel()
+def roi_features(*, volumes: Volumes, pet: np.ndarray, labels: np.ndarray, mri: str
+                 ) -> np.ndarray:
+    """The ROI features (order of ``features.feature_columns()``) of the MRI and ``pet``,
+    with the run's MRI feature kind (``features.mri``), as the classifier was trained."""
+    return features.roi_features(mri=mri, t1w=volumes.mri, probsegs=volumes.probsegs,
+                                 mask=volumes.mask, pet=pet, labels=labels,
+                                 n_regions=AAL_REGION_COUNT)
 
 
 def fit_classifier(*, features_real: pd.DataFrame, participant_ids: list[str],
@@ -107,20 +108,22 @@ def fit_classifier(*, features_real: pd.DataFrame, participant_ids: list[str],
     X = table.loc[:, features.feature_columns()].to_numpy(dtype=np.float64)
     if not np.isfinite(X).all():
         raise ReportInputError("real-PET features of the interpolation fold's training "
-                               "subjects contain NaN; recompute the real-PET features (gla-model features).")
+                               "subjects contain NaN; recompute the real-PET features "
+                               "(gla-model features).")
     return classify.fit_svm(X=X, y=classify.diagnosis_labels(table), svm_config=svm_config,
                             seed=seed, probability=True)
 
 
 def run_interpolation(*, preproc_dir: Path, atlas: Path, folds: pd.DataFrame, fold: int,
                       features_real: pd.DataFrame, svm_config: SvmSettings, seed: int,
-                      steps: int, synthesize: Callable[[np.ndarray], np.ndarray]
-                      ) -> Interpolation:
+                      steps: int, synthesize: Callable[[np.ndarray], np.ndarray],
+                      mri_features: str) -> Interpolation:
     """Interpolate ``steps`` MRIs (alpha 0..1) between the fold's CN and AD endpoints.
 
     Args:
         synthesize: the fold's generator, mapping a preprocessed T1w array to a PET array
             (:func:`gla_model.synthesize.load_synthesizer`).
+        mri_features: ``features.mri`` of the run (the features ``features_real`` holds).
     """
     if steps < 2:
         raise ReportInputError(f"interpolation needs at least 2 steps, got {steps}.")
@@ -135,7 +138,7 @@ def run_interpolation(*, preproc_dir: Path, atlas: Path, folds: pd.DataFrame, fo
     cn_column = list(model.classes_).index(0)
 
     def p_cn(volumes: Volumes, pet: np.ndarray) -> float:
-        row = roi_features(volumes=volumes, pet=pet, labels=labels)[None, :]
+        row = roi_features(volumes=volumes, pet=pet, labels=labels, mri=mri_features)[None, :]
         return float(model.predict_proba(row)[0, cn_column])
 
     alphas = np.linspace(0.0, 1.0, steps)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from gla_model.evaluate import stats
+from gla_model.features import MRI_FEATURE_DESCRIPTIONS, PET_FEATURE_DESCRIPTION
 from gla_model.layout import REPORT_TABLES, ablation_name
 from gla_model.report.inputs import CLASSIFICATION_METRICS, IMAGE_METRICS
 from gla_model.report.markdown import format_p, markdown_table, metric_spec_lines
@@ -209,10 +210,17 @@ def completed_subjects_finding(*, table: Table, variants: Mapping[str, Mapping])
             "subjects are within chance (see the table's Holm-corrected tests).")
 
 
+def _feature_lines(config: Mapping) -> list[str]:
+    mri = config["features"]["mri"]
+    return [f"- MRI ({mri}): {MRI_FEATURE_DESCRIPTIONS[mri]}.",
+            f"- PET: {PET_FEATURE_DESCRIPTION}."]
+
+
 def summary_markdown(*, inputs: SummaryInputs) -> str:
     """The whole ``summary.md``."""
     lines = ["# GLA-GAN reproduction: summary of this run", "",
              "## Findings", "", *(f"- {f}" for f in findings(inputs=inputs)), "",
+             "## ROI features (Tables II and III)", "", *_feature_lines(inputs.config), "",
              "## Configuration", "", *(f"- {line}" for line in _config_lines(inputs.config)),
              "", "Models reported:", "", markdown_table(_variant_rows(inputs.variants)), "",
              "## Cohort", "", markdown_table(_cohort_counts(inputs.cohort)), "",

@@ -79,7 +79,7 @@ rule report_interpolation:
     params:
         settings=job_settings(models=SETTINGS.enabled_models(),
                               classification=SETTINGS.classification,
-                              report=SETTINGS.report),
+                              report=SETTINGS.report, features__mri=SETTINGS.features.mri),
         out_dir=LAYOUT.report_dir,
         preproc_dir=LAYOUT.preprocess_dir,
     log:
