@@ -9,7 +9,7 @@ under "skipped" in the JSON, with the reason):
 
 1. tests: ``pytest -m cuda tests/test_gpu.py`` in a subprocess (CUDA only): a training
    step, bit-exact resume and synthesis against CPU fp32, all on CUDA.
-2. roofline: GFLOP/s of one large Conv3d (64 -> 64 channels, 3^3, 64^3 x 4, forward and
+2. roofline: TFLOP/s of one large Conv3d (64 -> 64 channels, 3^3, 64^3 x 4, forward and
    both backward products) in the run's precision, in both memory formats; the faster one
    is the roofline that the model's throughput is divided by.
 3. training: the paper's GLA-GAN (workflow/presets/paper.yaml: K=4, width 1.0, Eq. 8 with
@@ -19,20 +19,24 @@ under "skipped" in the JSON, with the reason):
    roofline, and the peak GPU memory.
 4. synthesis: generator volumes/s, host array in, host array out (what ``Synthesizer``
    does per volume), at batch 1 and at the best batch of 1, 2, 4, 8, 16 that fits.
-5. repeatability: the same 3 training steps twice from the same seed with the default
-   (non-deterministic) kernels; the largest weight difference. 0 means the default
-   training path repeats bit for bit; the resume test turns deterministic kernels on.
+5. repeatability: the same 3 training steps (64^3, width 1.0, batch 2) twice from the same
+   seed with the default kernels (no deterministic algorithms, as training runs); the
+   largest weight difference. 0 means the default training path repeats bit for bit; the
+   resume test turns deterministic kernels on.
 6. largest grid: the largest of 64, 96, 128, 160, 192 voxels a side that completes a
    training step at width 1.0, batch 1 (the paper stopped at 64^3 for memory).
 
 Output: the device first, then one line per figure (``name: value unit (...)``), and one
 JSON (--out), rewritten after every section so a run stopped at its time limit leaves
-what it measured. Exit status 0 when every section ran and the tests passed, 1 when a
-test or a section failed, 2 when ``--device cuda`` finds no CUDA GPU.
+what it measured. Exit status 0 when no section failed and the tests passed (a section
+skipped for time is no failure), 1 when a test or a section failed, 2 when ``--device
+cuda`` finds no CUDA GPU (the venv's torch is a CPU build: use a python whose torch has
+CUDA; the package is imported from the repo, and the resume and synthesis tests also need
+nibabel).
 
 Smoke (``--smoke``): width 0.125, grid 32, a small roofline Conv3d, two timed steps,
-synthesis at batches 1 and 2, grids (32,) only: seconds on a CPU; writes no JSON unless
---out is given.
+synthesis at batches 1 and 2, grids (32,) only, one CPU thread unless --threads: seconds
+on a CPU; writes no JSON unless --out is given.
 """
 
 # ruff: noqa: E402 - the package is imported after sys.path is given the repo root (below)
@@ -103,7 +107,7 @@ class Sizes:
 
 
 FULL = Sizes(width=1.0, grid=64, batch=4, warmup=2, steps=10, conv=(64, 64, 4), conv_reps=10,
-             synth_batches=(1, 2, 4, 8, 16), synth_reps=5, repeat=(0.125, 32, 2, 3),
+             synth_batches=(1, 2, 4, 8, 16), synth_reps=5, repeat=(1.0, 64, 2, 3),
              probe_width=1.0, probe_grids=(64, 96, 128, 160, 192))
 SMOKE = Sizes(width=0.125, grid=32, batch=1, warmup=0, steps=2, conv=(32, 16, 2), conv_reps=2,
               synth_batches=(1, 2), synth_reps=1, repeat=(0.125, 32, 1, 1),
@@ -196,7 +200,7 @@ class Check:
             return
         self.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.out.with_name(f".{self.out.name}.tmp")
-        tmp.write_text(json.dumps(self.results, indent=2, default=float) + "\n")
+        tmp.write_text(json.dumps(self.results, indent=2, default=_jsonable) + "\n")
         os.replace(tmp, self.out)
 
     # ------------------------------------------------------------ helpers
@@ -296,7 +300,8 @@ class Check:
             info.update(name=info["cpu"], threads=torch.get_num_threads(),
                         total_memory_bytes=os.sysconf("SC_PAGE_SIZE")
                         * os.sysconf("SC_PHYS_PAGES"))
-            note = (f"cpu, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+            threads = torch.get_num_threads()
+            note = (f"cpu, {threads} thread{'s' * (threads != 1)}, torch {torch.__version__}, "
                     f"precision {self.runtime.precision}")
         self.results["device"] = info
         line = f"device: {info['name']} ({note})"
@@ -600,6 +605,14 @@ class Check:
         return 0 if not self.failed else 1
 
 
+def _jsonable(value: Any) -> float | str:
+    """Numbers (numpy scalars, 0-d tensors) as floats, anything else as its text."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _junit_counts(path: Path) -> dict[str, Any]:
     """passed/failed/errors/skipped and the failing tests of a pytest JUnit XML report."""
     counts: dict[str, Any] = {"tests": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0,
@@ -636,6 +649,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=420.0,
                         help="seconds for the whole check; sections that would not fit are "
                              "skipped and listed (default 420)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads (default: torch's; 1 for a CPU smoke, which two "
+                             "threads on two busy cores made 4-6x slower and erratic)")
     parser.add_argument("--no-tests", action="store_true", help="skip the CUDA tests")
     parser.add_argument("--cudnn-benchmark", action="store_true",
                         help="let cuDNN autotune convolutions (training leaves it off)")
@@ -657,6 +673,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
     runtime = resolve_runtime(device=args.device, precision=args.precision)
+    if args.threads is None and args.smoke and runtime.device.type == "cpu":
+        args.threads = 1
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     return Check(args, runtime).run()
 
 
