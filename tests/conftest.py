@@ -222,3 +222,25 @@ def classification_rows() -> Callable[..., pd.DataFrame]:
     """``classification_rows(accuracy, experiment="paired", seed=0)``: 3 seeds x 5 folds of
     classification results per source, every metric around ``accuracy[source]``."""
     return _classification_rows
+
+
+@pytest.fixture
+def interrupted_then_resumed():
+    """``interrupted_then_resumed(run)``: ``run(on_epoch_end)`` trains a job; it is killed
+    after epoch 1 (checked: ``last.pt`` holds epoch 1), then run again to resume."""
+    import torch
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(epoch: int) -> None:
+        if epoch == 1:
+            raise Killed("after epoch 1")
+
+    def interrupt_and_resume(run, state: Path) -> None:
+        with pytest.raises(Killed, match="after epoch 1"):
+            run(on_epoch_end=kill_after_first)
+        assert torch.load(state, weights_only=True)["epoch"] == 1
+        run(on_epoch_end=None)
+
+    return interrupt_and_resume
