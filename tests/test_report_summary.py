@@ -78,7 +78,7 @@ def test_findings_when_glagan_is_best_and_real_pet_helps(summary_inputs, main_va
     # Real PET has the best Table II row, but it is an upper bound, not a competing model.
     assert "Table II: GLA-GAN is the best model on every metric." in text
     assert "Table III: GLA-GAN is the best model on every metric." in text
-    assert "higher with GLA-GAN; not higher with 3D U-Net" in text
+    assert "higher than both with GLA-GAN; not with 3D U-Net" in text
     assert "- MRI (density): regional GM / WM tissue density" in text
     assert ("Synthetic PET helped the subjects who had none (Table III on the 2 MRI-only "
             "subjects alone, accuracy; MRI only 0.000, mean-imputed PET 0.000): better than "

@@ -191,3 +191,12 @@ def test_completed_subjects_table_scores_only_the_mri_only_subjects(report_varia
     with pytest.raises(ReportInputError, match="hold no MRI-only subject"):
         tables.completed_subjects_table(predictions=predictions, mri_only_ids=["x"],
                                         variants=report_variants)
+
+
+def test_intervals_of_bounded_metrics_stay_in_their_range(classification_rows, report_variants):
+    rows = classification_rows({"mri_only": 0.97, "real_pet": 0.99, "glagan": 0.98,
+                                "unet3d": 0.96})
+    data = tables.classification_table(results=rows, variants=report_variants,
+                                       experiment="paired").data
+    assert (data["accuracy_ci_high"] <= 1.0).all() and (data["accuracy_ci_low"] >= 0.0).all()
+    assert (data["accuracy_ci_high"] == 1.0).any()  # the t interval reached past 1

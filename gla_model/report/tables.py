@@ -44,6 +44,10 @@ METRIC_LABELS = {"ssim": "SSIM", "ms_ssim": "MS-SSIM", "psnr": "PSNR (dB)", "mae
                  "specificity": "Specificity", "f1": "F1", "mcc": "MCC", "auc": "AUC"}
 DECIMALS = {"ssim": 4, "ms_ssim": 4, "psnr": 2, "mae": 4} | dict.fromkeys(
     CLASSIFICATION_METRICS, 3)
+#: Where a metric can lie; t intervals are clipped to it (a bounded mean's interval ends there).
+METRIC_RANGES = {"ssim": (-1.0, 1.0), "ms_ssim": (-1.0, 1.0), "mae": (0.0, np.inf),
+                 "mcc": (-1.0, 1.0)} | dict.fromkeys(
+    ("accuracy", "sensitivity", "specificity", "f1", "auc"), (0.0, 1.0))
 CELL_NOTE = ("Cells: mean ± SD [95 % CI]. **Bold**: best row of the metric. p-values compare "
              "each row with the best row of its metric and are Holm-corrected over the rows "
              "of that metric in this table.")
@@ -53,10 +57,11 @@ IMAGE_UNITS = ("the test subjects (each once, in its test fold)",
                "percentile bootstrap over subjects (2,000 resamples)")
 PAIRED_UNITS = ("the outer folds (the seeds, which only reshuffle the inner CV, averaged per "
                 "fold first)", "t: paired two-tailed t-test over the outer folds",
-                "Student-t interval over the folds")
+                "Student-t interval over the folds, clipped to the metric's range")
 COMPLETE_UNITS = ("the repeats x folds of the repeated outer CV",
                   "t: corrected resampled t-test (Nadeau & Bengio 2003) over repeats x folds",
-                  "Student-t interval with the Nadeau-Bengio variance correction")
+                  "Student-t interval with the Nadeau-Bengio variance correction, clipped to "
+                  "the metric's range")
 
 
 @dataclass(frozen=True)
@@ -310,7 +315,9 @@ def _metric_columns(*, rows: pd.DataFrame, by: str, names: Sequence[str],
         data[f"{metric}_mean"] = [values[name].mean() for name in names]
         data[f"{metric}_std"] = [np.std(values[name], ddof=1) if len(values[name]) > 1
                                  else np.nan for name in names]
-        intervals = [_interval(values=values[name], part=groups[name], units=units)
+        low_bound, high_bound = METRIC_RANGES.get(metric, (-np.inf, np.inf))
+        intervals = [tuple(np.clip(_interval(values=values[name], part=groups[name],
+                                             units=units), low_bound, high_bound))
                      for name in names]
         data[f"{metric}_ci_low"] = [low for low, _ in intervals]
         data[f"{metric}_ci_high"] = [high for _, high in intervals]
