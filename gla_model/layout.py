@@ -129,7 +129,7 @@ UNITS_FIGURE = "units"
 #: Architectures whose generator has a global path, the only ones the units part (Fig 10)
 #: reads; it is reported when ``report.interpolation_variant`` is one of them.
 UNIT_ARCHS = ("glagan", "glagan_global")
-SUMMARY = "summary.md"
+SUMMARY = ("summary.md", "summary.html")
 
 
 def ablation_name(group: str) -> str:
@@ -151,10 +151,11 @@ def report_kind(stem: str) -> str:
     return stem
 
 
-def report_table_paths(*, report_dir: Path | str, stem: str) -> tuple[Path, Path]:
-    """The TSV and Markdown files of one report table."""
+def report_table_paths(*, report_dir: Path | str, stem: str) -> tuple[Path, Path, Path]:
+    """The TSV, Markdown and HTML (shown inline by ``snakemake --report``) files of one
+    report table."""
     folder = Path(report_dir) / "tables"
-    return folder / f"{stem}.tsv", folder / f"{stem}.md"
+    return folder / f"{stem}.tsv", folder / f"{stem}.md", folder / f"{stem}.html"
 
 
 def report_figure_path(*, report_dir: Path | str, stem: str) -> Path:
@@ -186,7 +187,7 @@ def report_outputs(*, report_dir: Path | str, part: str,
                 report_table_paths(report_dir=report_dir,
                                    stem=REPORT_TABLES["interpolation"])[0]]
     if part == "summary":
-        return [Path(report_dir) / SUMMARY]
+        return [Path(report_dir) / name for name in SUMMARY]
     if part == "complexity":
         return list(report_table_paths(report_dir=report_dir, stem=REPORT_TABLES["complexity"]))
     if part == "units":

@@ -166,7 +166,9 @@ def test_markdown_table_escapes_pipes_and_format_p():
 def test_write_table_files(tmp_path):
     table = tables.qc_table(qc=pd.DataFrame({"participant_id": ["a"], "x": [1.0]}))
     paths = tables.write_table_files(table=table, report_dir=tmp_path)
-    assert [p.name for p in paths] == ["qc_summary.tsv", "qc_summary.md"]
+    assert [p.name for p in paths] == ["qc_summary.tsv", "qc_summary.md", "qc_summary.html"]
+    page = paths[2].read_text()
+    assert page.startswith("<!doctype html>") and "<table>" in page and "<th>Measure</th>" in page
     assert pd.read_csv(paths[0], sep="\t")["measure"].tolist() == ["x"]
     assert not list((tmp_path / "tables").glob(".*"))  # no temporary files left behind
 
@@ -200,3 +202,14 @@ def test_intervals_of_bounded_metrics_stay_in_their_range(classification_rows, r
                                        experiment="paired").data
     assert (data["accuracy_ci_high"] <= 1.0).all() and (data["accuracy_ci_low"] >= 0.0).all()
     assert (data["accuracy_ci_high"] == 1.0).any()  # the t interval reached past 1
+
+
+def test_markdown_to_html_renders_the_report_subset_and_escapes():
+    text = "\n".join(["# Table I: <quality>", "", "| A | B |", "|---|---|",
+                      "| **0.9** | x\\|y |", "", "- p<0.05 `t`", "", "A note."])
+    page = markdown.markdown_to_html(text, title="t")
+    assert "<h1>Table I: &lt;quality&gt;</h1>" in page
+    assert "<tr><th>A</th><th>B</th></tr>" in page
+    assert "<td><b>0.9</b></td><td>x|y</td>" in page  # bold, escaped pipe kept in its cell
+    assert "<li>p&lt;0.05 <code>t</code></li>" in page and "<p>A note.</p>" in page
+    assert "---" not in page

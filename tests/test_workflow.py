@@ -5,6 +5,7 @@ Expected job counts come from the settings of the config files each run uses.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -111,6 +112,28 @@ def test_tiny_run_writes_the_report(tiny_local_run, run_snakemake):
     text = dry_run.stdout + dry_run.stderr
     assert "Job stats:" not in text, text[-3000:]
     assert "Nothing to be done" in text, text[-3000:]
+
+
+@pytest.mark.slow
+def test_snakemake_report_embeds_tables_and_summary_as_inline_html(tiny_local_run,
+                                                                  run_snakemake, tmp_path):
+    """`snakemake --report` shows text/html results inline (an iframe in its viewer), so the
+    paper's tables and the summary must be embedded as HTML pages holding their tables."""
+    page = tmp_path / "report.html"
+    run_snakemake("--report", page, workdir=tiny_local_run)
+    embedded = {}
+    for mime, name, data in re.findall(
+            r"data:([\w/+.-]+);charset=[\w-]+;filename=([\w.-]+);base64,([A-Za-z0-9+/=]+)",
+            page.read_text()):
+        embedded[name] = (mime, base64.b64decode(data).decode("utf-8", "replace"))
+    for name, heading in (("table1_synthesis_quality.html", "Table I"),
+                          ("table2_classification_paired.html", "Table II"),
+                          ("table3_classification_complete.html", "Table III"),
+                          ("table3b_completed_subjects.html", "completed subjects"),
+                          ("summary.html", "Findings")):
+        mime, text = embedded[name]
+        assert mime == "text/html", name
+        assert "<table>" in text and heading in text, name
 
 
 @pytest.mark.slow

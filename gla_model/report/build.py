@@ -36,6 +36,7 @@ from gla_model.layout import REPORT_PARTS as PARTS
 from gla_model.layout import group_members
 from gla_model.niftiio import load_image, write_text_atomic
 from gla_model.report import figures, inputs, tables
+from gla_model.report.markdown import markdown_to_html
 from gla_model.report.summary import SummaryInputs, summary_markdown
 from gla_model.settings import as_mapping, build_settings, job_value, read_job_settings
 from gla_model.tsvio import read_table, write_table
@@ -206,8 +207,11 @@ def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping],
         scores=scores, paired=paired, complete=complete,
         tables=build_tables(args=args, variants=variants),
         failures=inputs.read_failures(directory=args.failures_dir))
-    [path] = layout.report_outputs(report_dir=args.out_dir, part="summary", variants=variants)
-    return write_text_atomic(summary_markdown(inputs=summary), path)
+    text = summary_markdown(inputs=summary)
+    markdown, page = layout.report_outputs(report_dir=args.out_dir, part="summary",
+                                           variants=variants)
+    write_text_atomic(markdown_to_html(text, title="GLA-GAN run summary"), page)
+    return write_text_atomic(text, markdown)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from collections.abc import Mapping
 
 import pandas as pd
@@ -43,3 +45,55 @@ def markdown_rows(cells: pd.DataFrame) -> str:
     body = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
             for row in cells.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+def markdown_to_html(text: str, *, title: str) -> str:
+    """A standalone HTML page of the Markdown this report writes (headings, pipe tables,
+    bullets, paragraphs, **bold**), so that `snakemake --report` shows it inline.
+
+    Written by hand for that small subset: no chosen dependency renders Markdown.
+    """
+    body, table, bullets = [], [], []
+
+    def flush() -> None:
+        if table:
+            rows = [row for row in table if not set(row.replace("|", "").strip()) <= {"-"}]
+            cells = [_cells(row) for row in rows]
+            head = "".join(f"<th>{_inline(c)}</th>" for c in cells[0])
+            rest = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>"
+                           for row in cells[1:])
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rest}</tbody></table>")
+            table.clear()
+        if bullets:
+            body.append("<ul>" + "".join(f"<li>{_inline(b)}</li>" for b in bullets) + "</ul>")
+            bullets.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        if line.startswith("- "):
+            bullets.append(line[2:])
+            continue
+        flush()
+        if line.startswith("#"):
+            level = min(len(line) - len(line.lstrip("#")), 6)
+            body.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+    flush()
+    style = ("body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #bbb;padding:2px 6px;text-align:left}")
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def _cells(row: str) -> list[str]:
+    inner = row.strip()[1:-1] if row.strip().endswith("|") else row.strip()[1:]
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
+
+
+def _inline(text: str) -> str:
+    escaped = html.escape(text)
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)

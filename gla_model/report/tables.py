@@ -27,6 +27,7 @@ from gla_model.report.inputs import (
 from gla_model.report.markdown import (
     format_p,
     markdown_rows,
+    markdown_to_html,
     mean_std,
     metric_spec_lines,
 )
@@ -285,9 +286,11 @@ def qc_table(*, qc: pd.DataFrame) -> Table:
 
 
 def write_table_files(*, table: Table, report_dir: Path) -> list[Path]:
-    """Write the table's ``tables/<name>.tsv`` and ``.md`` under ``report_dir`` atomically."""
-    tsv, markdown = report_table_paths(report_dir=report_dir, stem=table.name)
-    return [write_table(table.data, tsv), write_text_atomic(table.markdown, markdown)]
+    """Write the table's ``tables/<name>.tsv``, ``.md`` and ``.html`` under ``report_dir``
+    atomically."""
+    tsv, markdown, page = report_table_paths(report_dir=report_dir, stem=table.name)
+    return [write_table(table.data, tsv), write_text_atomic(table.markdown, markdown),
+            write_text_atomic(markdown_to_html(table.markdown, title=table.name), page)]
 
 
 @dataclass(frozen=True)

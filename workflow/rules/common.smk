@@ -119,9 +119,13 @@ REPORT_CAPTIONS = {
 
 
 def annotated_report_outputs(part):
-    """The outputs of one report part, each with its caption for `snakemake --report`."""
+    """The outputs of one report part; figures, HTML tables (shown inline) and TSVs carry
+    their caption for `snakemake --report`, Markdown copies are plain outputs."""
     annotated = []
     for path in LAYOUT.report_outputs(part=part, variants=VARIANTS):
+        if path.suffix == ".md":
+            annotated.append(path)
+            continue
         kind = report_kind(path.stem)
         table, figure = REPORT_CAPTIONS.get(kind, (f"{kind}.rst", None))
         is_figure = path.suffix == ".png"

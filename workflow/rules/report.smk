@@ -147,8 +147,9 @@ rule report_summary:
         folds=LAYOUT.folds_table,
         tables=REPORT_OUTPUTS,
     output:
-        report(LAYOUT.report_outputs(part="summary", variants=VARIANTS)[0],
-               caption="../../reports/summary.rst", category="Summary"),
+        markdown=LAYOUT.report_outputs(part="summary", variants=VARIANTS)[0],
+        page=report(LAYOUT.report_outputs(part="summary", variants=VARIANTS)[1],
+                    caption="../../reports/summary.rst", category="Summary"),
     params:
         options=EVALUATION_OPTIONS,
         settings=job_settings(**as_mapping(SETTINGS)),
