@@ -133,6 +133,14 @@ def tiny_local_run(tmp_path_factory) -> Path:
     return workdir
 
 
+@pytest.fixture(scope="session")
+def tiny_report(tiny_local_run, tmp_path_factory) -> Path:
+    """`snakemake --report` of the tiny run: its report.html."""
+    page = tmp_path_factory.mktemp("report") / "report.html"
+    _snakemake("--report", page, workdir=tiny_local_run)
+    return page
+
+
 # Configs and settings -------------------------------------------------------------------
 
 
