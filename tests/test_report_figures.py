@@ -129,8 +129,9 @@ def test_report_complexity_part_writes_its_table(tmp_path, default_settings):
     settings = job_settings(models=default_settings.enabled_models(), preprocessing__grid=32)
     assert main(["report", "--what", "complexity", "--settings", settings,
                  "--out-dir", str(tmp_path)]) == 0
-    tsv, markdown = report_outputs(report_dir=tmp_path, part="complexity", variants={})
-    assert {p for p in tmp_path.rglob("*") if p.is_file()} == {tsv, markdown}
+    tsv, markdown, page = report_outputs(report_dir=tmp_path, part="complexity", variants={})
+    assert {p for p in tmp_path.rglob("*") if p.is_file()} == {tsv, markdown, page}
+    assert "<table>" in page.read_text()
     table = pd.read_csv(tsv, sep="\t")
     assert table["variant"].tolist() == list(default_settings.variants)
     assert (table["total_parameters"] == table["generator_parameters"]
