@@ -43,11 +43,10 @@ from gla_model.features import PET_ORIGIN_REAL, feature_columns, read_features
 from gla_model.layout import model_folder
 from gla_model.settings import SvmSettings, job_value, read_job_settings
 from gla_model.tsvio import write_table
+from gla_model.vocabulary import MEAN_IMPUTED_PET, MRI_FEATURES, REAL_PET
 
 LOG = logging.getLogger(__name__)
 
-REAL_PET, MRI_ONLY = vocabulary.REAL_PET, vocabulary.MRI_FEATURES
-MEAN_IMPUTED = vocabulary.MEAN_IMPUTED_PET
 METRICS = ("accuracy", "sensitivity", "specificity", "f1", "mcc", "auc")
 RESULT_COLUMNS = ("experiment", "source", "seed", "fold", *METRICS, "C", "gamma",
                   "n_train", "n_test")
@@ -165,7 +164,7 @@ def diagnosis_labels(table: pd.DataFrame) -> np.ndarray:
 
 def feature_set(*, source: str) -> list[str]:
     """MRI features only for ``mri_only``, MRI and PET features otherwise."""
-    return feature_columns(modalities=("mri",) if source == MRI_ONLY else ("mri", "pet"))
+    return feature_columns(modalities=("mri",) if source == MRI_FEATURES else ("mri", "pet"))
 
 
 def paired_experiment(
@@ -193,7 +192,7 @@ def paired_experiment(
                     f"fold-{fold} model; recompute the {source} features from its synthesize "
                     "outputs."
                 )
-        if source != MRI_ONLY:
+        if source != MRI_FEATURES:
             _require_real_pet(train, name="paired training rows")
         for seed in seeds:
             result, prediction = evaluate_split(train=train, test=test, columns=columns,
@@ -214,7 +213,7 @@ def complete_experiment(
     paired_ids = cohort.loc[cohort["group"] == vocabulary.PAIRED, "participant_id"].tolist()
     mri_only_ids = cohort.loc[cohort["group"] == vocabulary.MRI_ONLY_SUBJECTS,
                               "participant_id"].tolist()
-    if source in (MRI_ONLY, MEAN_IMPUTED):
+    if source in (MRI_FEATURES, MEAN_IMPUTED_PET):
         table = _rows(real, [*paired_ids, *mri_only_ids], name="real features")
         _require_real_pet(table.iloc[:len(paired_ids)], name="paired subjects")
     else:
@@ -237,7 +236,7 @@ def complete_experiment(
         for fold, (train_index, test_index) in enumerate(outer.split(table, y)):
             result, prediction = evaluate_split(
                 train=table.iloc[train_index], test=table.iloc[test_index], columns=columns,
-                svm_config=svm_config, seed=seed, impute_pet=source == MEAN_IMPUTED)
+                svm_config=svm_config, seed=seed, impute_pet=source == MEAN_IMPUTED_PET)
             results.append({"experiment": vocabulary.COMPLETE_EXPERIMENT, "source": source,
                             "seed": seed, "fold": fold, **result})
             predictions.append(prediction.assign(seed=seed, fold=fold))
@@ -286,7 +285,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "complete experiment, cv.n_folds, as the workflow writes it")
     parser.add_argument("--experiment", choices=vocabulary.EXPERIMENTS, required=True)
     parser.add_argument("--source", required=True,
-                        help=f"a model variant, {MRI_ONLY}, or {REAL_PET} (paired only)")
+                        help=f"a model variant, {MRI_FEATURES}, or {REAL_PET} (paired only)")
     parser.add_argument("--features-real", type=Path, required=True,
                         help=f"results/features/{REAL_PET}.tsv")
     parser.add_argument("--features-synth", type=Path,
@@ -301,12 +300,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_command(args: argparse.Namespace) -> None:
     """Run one classification experiment for one source and write its tables."""
     paired = args.experiment == vocabulary.PAIRED_EXPERIMENT
-    references = (MRI_ONLY, REAL_PET) if paired else (MRI_ONLY, MEAN_IMPUTED)
-    is_variant = args.source not in (MRI_ONLY, REAL_PET, MEAN_IMPUTED)
+    references = (MRI_FEATURES, REAL_PET) if paired else (MRI_FEATURES, MEAN_IMPUTED_PET)
+    is_variant = args.source not in (MRI_FEATURES, REAL_PET, MEAN_IMPUTED_PET)
     if not paired and args.source == REAL_PET:
         raise ConfigError(f"--source {REAL_PET} exists only for --experiment paired.")
-    if paired and args.source == MEAN_IMPUTED:
-        raise ConfigError(f"--source {MEAN_IMPUTED} exists only for --experiment complete.")
+    if paired and args.source == MEAN_IMPUTED_PET:
+        raise ConfigError(f"--source {MEAN_IMPUTED_PET} exists only for --experiment complete.")
     if is_variant != (args.features_synth is not None):
         raise ConfigError(
             f"--features-synth is required for a variant source and must be left out for "

@@ -56,11 +56,10 @@ from gla_model.niftiio import load_image
 from gla_model.resources import AAL_REGION_COUNT
 from gla_model.settings import job_value, read_job_settings
 from gla_model.tsvio import read_table, write_table
-from gla_model.vocabulary import TISSUES
+from gla_model.vocabulary import REAL_PET, TISSUES
 
 LOG = logging.getLogger(__name__)
 
-REAL_SOURCE = vocabulary.REAL_PET
 #: ``pet_origin`` of a subject's own PET, and of a subject without PET.
 PET_ORIGIN_REAL, PET_ORIGIN_NONE = "real", "none"
 FEATURE_TISSUES = ("gm", "wm")
@@ -228,7 +227,7 @@ def pet_source(
     *, participant_id: str, group: str, source: str, preproc_dir: Path, synth_dir: Path | None
 ) -> tuple[Path | None, str]:
     """The PET image behind a subject's features and its origin label."""
-    if source == REAL_SOURCE:
+    if source == REAL_PET:
         if group != vocabulary.PAIRED:
             return None, PET_ORIGIN_NONE
         return preprocessed_path(preproc_dir=preproc_dir, participant_id=participant_id,
@@ -284,7 +283,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--atlas", type=Path, required=True,
                         help="AAL atlas on the model grid (int labels 0..116)")
     parser.add_argument("--source", required=True,
-                        help=f"'{REAL_SOURCE}' for real PET, or a model variant name")
+                        help=f"'{REAL_PET}' for real PET, or a model variant name")
     parser.add_argument("--synth-dir", type=Path,
                         help="results/synthesize/<variant> (only for a variant source)")
     parser.add_argument("--out", type=Path, required=True, help="feature TSV")
@@ -292,10 +291,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> None:
     """Compute and write one source's feature table."""
-    if (args.source == REAL_SOURCE) == (args.synth_dir is not None):
+    if (args.source == REAL_PET) == (args.synth_dir is not None):
         raise ConfigError(
             f"--synth-dir is required for a variant source and must be left out for "
-            f"--source {REAL_SOURCE} (got source {args.source!r}, synth-dir {args.synth_dir})."
+            f"--source {REAL_PET} (got source {args.source!r}, synth-dir {args.synth_dir})."
         )
     mri = job_value(read_job_settings(args.settings), "features.mri")
     cohort = cohort_frame(read_cohort_table(path=args.cohort))

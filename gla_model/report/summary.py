@@ -22,9 +22,13 @@ from gla_model.report.tables import (
     classification_units,
     image_units,
 )
-from gla_model.vocabulary import COMPLETE_EXPERIMENT, PAIRED_EXPERIMENT, REAL_PET
-from gla_model.vocabulary import MEAN_IMPUTED_PET as MEAN_IMPUTED
-from gla_model.vocabulary import MRI_FEATURES as MRI_ONLY
+from gla_model.vocabulary import (
+    COMPLETE_EXPERIMENT,
+    MEAN_IMPUTED_PET,
+    MRI_FEATURES,
+    PAIRED_EXPERIMENT,
+    REAL_PET,
+)
 
 ALPHA = 0.05
 TABLE_DESCRIPTIONS = {
@@ -88,7 +92,7 @@ def real_pet_finding(*, paired: pd.DataFrame) -> str:
     """Whether real PET beats MRI only in the paired classification (accuracy and AUC),
     tested as Table II is (paired t-test over outer folds)."""
     units = classification_units(results=paired.loc[paired["source"].isin([REAL_PET,
-                                                                           MRI_ONLY])],
+                                                                           MRI_FEATURES])],
                                  experiment=PAIRED_EXPERIMENT)
     tests = stats.compare_to_best(rows=units.rows, metrics=("accuracy", "auc"), by="source",
                                   pair_on=units.pair_on, test=units.test,
@@ -96,13 +100,13 @@ def real_pet_finding(*, paired: pd.DataFrame) -> str:
     means = units.rows.groupby("source")[["accuracy", "auc"]].mean()
     parts = []
     for metric in ("accuracy", "auc"):
-        real, mri = means.loc[REAL_PET, metric], means.loc[MRI_ONLY, metric]
+        real, mri = means.loc[REAL_PET, metric], means.loc[MRI_FEATURES, metric]
         test = tests.loc[(tests["metric"] == metric) & (tests["source"] != tests["best"])]
         verdict = "higher" if real > mri else "not higher"
         parts.append(f"{METRIC_LABELS[metric]} {real:.3f} vs {mri:.3f} ({verdict}; "
                      f"t {format_p(test['t_pvalue'].iloc[0])}, n = {len(units.rows) // 2} "
                      "folds)")
-    real_better = all(means.loc[REAL_PET] > means.loc[MRI_ONLY])
+    real_better = all(means.loc[REAL_PET] > means.loc[MRI_FEATURES])
     head = ("Real PET beats MRI only" if real_better
             else "Real PET does NOT beat MRI only on both metrics")
     return f"{head} in paired classification: " + "; ".join(parts) + "."
@@ -180,7 +184,7 @@ def completion_finding(*, complete: pd.DataFrame, variants: Mapping[str, Mapping
     """Which models' completed cohorts beat MRI only and the mean-imputed PET control on
     mean accuracy (Table III)."""
     means = complete.groupby("source")["accuracy"].mean()
-    mri, imputed = means.loc[MRI_ONLY], means.loc[MEAN_IMPUTED]
+    mri, imputed = means.loc[MRI_FEATURES], means.loc[MEAN_IMPUTED_PET]
     names = [name for name in variants if name in means.index]
     better = [variants[name]["label"] for name in names if means.loc[name] > max(mri, imputed)]
     worse = [variants[name]["label"] for name in names
@@ -195,7 +199,8 @@ def completed_subjects_finding(*, table: Table, variants: Mapping[str, Mapping])
     """Plainly: did synthetic PET help the subjects who had none, against MRI features only
     and against naive mean imputation, on those subjects alone?"""
     data = table.data.set_index("source")
-    mri, imputed = data.loc[MRI_ONLY, "accuracy_mean"], data.loc[MEAN_IMPUTED, "accuracy_mean"]
+    mri = data.loc[MRI_FEATURES, "accuracy_mean"]
+    imputed = data.loc[MEAN_IMPUTED_PET, "accuracy_mean"]
     helped, not_helped = [], []
     for name in variants:
         if name not in data.index:

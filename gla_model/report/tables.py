@@ -32,14 +32,19 @@ from gla_model.report.markdown import (
     metric_spec_lines,
 )
 from gla_model.tsvio import write_table
-from gla_model.vocabulary import COMPLETE_EXPERIMENT, EXPERIMENTS, PAIRED_EXPERIMENT, REAL_PET
-from gla_model.vocabulary import MEAN_IMPUTED_PET as MEAN_IMPUTED
+from gla_model.vocabulary import (
+    COMPLETE_EXPERIMENT,
+    EXPERIMENTS,
+    MEAN_IMPUTED_PET,
+    MRI_FEATURES,
+    PAIRED_EXPERIMENT,
+    REAL_PET,
+)
 from gla_model.vocabulary import MEAN_TRAIN_PET as BASELINE
-from gla_model.vocabulary import MRI_FEATURES as MRI_ONLY
 
 BASELINE_LABEL = "Mean training PET (baseline)"
-SOURCE_LABELS = {MRI_ONLY: "MRI only", REAL_PET: "Real PET",
-                 MEAN_IMPUTED: "MRI + mean-imputed PET (control)"}
+SOURCE_LABELS = {MRI_FEATURES: "MRI only", REAL_PET: "Real PET",
+                 MEAN_IMPUTED_PET: "MRI + mean-imputed PET (control)"}
 METRIC_LABELS = {"ssim": "SSIM", "ms_ssim": "MS-SSIM", "psnr": "PSNR (dB)", "mae": "MAE",
                  "accuracy": "Accuracy", "sensitivity": "Sensitivity",
                  "specificity": "Specificity", "f1": "F1", "mcc": "MCC", "auc": "AUC"}
@@ -136,8 +141,8 @@ def classification_table(*, results: pd.DataFrame, variants: Mapping[str, Mappin
     """Table II (``paired``: MRI only, real PET, main variants) or III (``complete``: MRI
     only, mean-imputed PET, main variants), summarized and tested as
     :func:`classification_units` says."""
-    fixed = ([MRI_ONLY, REAL_PET] if experiment == PAIRED_EXPERIMENT
-             else [MRI_ONLY, MEAN_IMPUTED])
+    fixed = ([MRI_FEATURES, REAL_PET] if experiment == PAIRED_EXPERIMENT
+             else [MRI_FEATURES, MEAN_IMPUTED_PET])
     names = [*fixed, *group_members(variants=variants, group="main")]
     rows = _select(results, column="source", names=names, role=f"{experiment} classification")
     units = classification_units(results=rows, experiment=experiment)
@@ -173,7 +178,7 @@ def completed_subjects_table(*, predictions: pd.DataFrame, mri_only_ids: Sequenc
     subjects (per-subject accuracy across seeds); sensitivity, specificity and AUC are
     the mean over seeds of each seed's pooled out-of-fold predictions (descriptive).
     """
-    names = [MRI_ONLY, MEAN_IMPUTED, *group_members(variants=variants, group="main")]
+    names = [MRI_FEATURES, MEAN_IMPUTED_PET, *group_members(variants=variants, group="main")]
     rows = _select(predictions, column="source", names=names, role="complete predictions")
     rows = rows.loc[rows["participant_id"].isin(set(mri_only_ids))]
     if rows.empty:
