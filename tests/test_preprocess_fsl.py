@@ -75,9 +75,9 @@ def test_fsl_template_without_fsldir_is_a_tool_error(monkeypatch):
 
 def _settings(template, *, acpc="flirt", spm_mode="matlab", spm_path="/opt/spm12",
               matlab=None):
-    fsl = dataclasses.replace(SETTINGS.fsl, acpc=acpc, spm_mode=spm_mode, spm_path=spm_path,
-                              matlab=matlab)
-    return dataclasses.replace(SETTINGS, backend="fsl", grid=32, template=template, fsl=fsl)
+    spm = dataclasses.replace(SETTINGS.spm, mode=spm_mode, path=spm_path, matlab=matlab)
+    return dataclasses.replace(SETTINGS, backend="fsl", acpc=acpc, skull_strip="robex",
+                               grid=32, template=template, spm=spm)
 
 
 def _workflow(template, *, acpc="flirt", has_pet=True):

@@ -18,9 +18,9 @@ SETTINGS = build_settings(config=load_config(paths=[ROOT / "config.yaml"])).prep
 
 
 def _settings(*, backend="fsl", acpc="flirt", spm_mode="matlab", spm_path=None, matlab=None):
-    fsl = dataclasses.replace(SETTINGS.fsl, acpc=acpc, spm_mode=spm_mode, spm_path=spm_path,
-                              matlab=matlab)
-    return dataclasses.replace(SETTINGS, backend=backend, fsl=fsl)
+    spm = dataclasses.replace(SETTINGS.spm, mode=spm_mode, path=spm_path, matlab=matlab)
+    return dataclasses.replace(SETTINGS, backend=backend, acpc=acpc, skull_strip="robex",
+                               spm=spm)
 
 
 def _fake_binaries(folder, names):
@@ -90,7 +90,7 @@ def test_standalone_spm_without_a_runtime_names_the_key(monkeypatch, tmp_path):
     _fake_binaries(tmp_path, ["flirt", "fast", "fslmaths", "fslstats", "runROBEX.sh"])
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolMissingError, match=r"MATLAB Runtime folder None \(set "
-                       r"preprocessing\.fsl\.matlab"):
+                       r"preprocessing\.spm\.matlab"):
         check_tools(settings=_settings(acpc="spm", spm_mode="standalone"))
 
 
@@ -99,9 +99,9 @@ def test_unknown_backend_is_a_config_error():
         check_tools(settings=_settings(backend="spm"))
 
 
-@pytest.mark.parametrize(("fsl", "key"), [({"acpc": "bet"}, "preprocessing.fsl.acpc"),
-                                          ({"acpc": "spm", "spm_mode": "octave"},
-                                           "preprocessing.fsl.spm_mode")])
+@pytest.mark.parametrize(("fsl", "key"), [({"acpc": "bet"}, "preprocessing.acpc"),
+                                          ({"acpc": "spm", "spm_mode": "cloud"},
+                                           "preprocessing.spm.mode")])
 def test_unknown_fsl_choices_are_config_errors(monkeypatch, tmp_path, fsl, key):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ConfigError, match=re.escape(key)):
@@ -116,7 +116,8 @@ def _write_config(folder, override):
 
 def test_cli_exit_code_two_with_message(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
-    override = _write_config(tmp_path, {"preprocessing": {"backend": "fsl"}})
+    override = _write_config(tmp_path, {"preprocessing": {"backend": "fsl",
+                                                          "skull_strip": "robex"}})
     assert main(["check-tools", "--config", str(ROOT / "config.yaml"), str(override)]) == 2
     assert "runROBEX.sh" in capsys.readouterr().err
 
@@ -127,17 +128,17 @@ def test_cli_prints_versions_of_the_configured_backend(capsys):
 
 
 def test_cli_rejects_an_invalid_config(tmp_path, capsys):
-    override = _write_config(tmp_path, {"preprocessing": {"fsl": {"acpc": "bet"}}})
+    override = _write_config(tmp_path, {"preprocessing": {"acpc": "bet"}})
     assert main(["check-tools", "--config", str(ROOT / "config.yaml"), str(override)]) == 2
-    assert "'preprocessing.fsl.acpc'" in capsys.readouterr().err
+    assert "'preprocessing.acpc'" in capsys.readouterr().err
 
 
 def test_every_config_key_named_in_a_message_exists():
-    """Messages name keys as written in config.yaml (``preprocessing.fsl.spm_path``)."""
+    """Messages name keys as written in config.yaml (``preprocessing.spm.path``)."""
     folder = Path(gla_model.preprocess.__file__).parent
     keys = {key for path in folder.rglob("*.py")
             for key in re.findall(r"\bpreprocessing(?:\.[a-z_]+)+", path.read_text())}
-    assert {"preprocessing.backend", "preprocessing.fsl.acpc", "preprocessing.fsl.spm_mode",
-            "preprocessing.fsl.spm_path", "preprocessing.fsl.matlab"} <= keys
+    assert {"preprocessing.backend", "preprocessing.acpc", "preprocessing.spm.mode",
+            "preprocessing.spm.path", "preprocessing.spm.matlab"} <= keys
     for key in sorted(keys):
         resolve_key(key)  # raises ConfigError for a key that does not exist

@@ -95,7 +95,8 @@ def test_invalid_config_fails_before_any_job(tmp_path, run_snakemake, write_yaml
 
 def test_fsl_backend_without_fsl_fails_before_any_job(tmp_path, run_snakemake, write_yaml,
                                                       config_file, tiny_preset):
-    override = write_yaml(tmp_path / "fsl.yaml", {"preprocessing": {"backend": "fsl"}})
+    override = write_yaml(tmp_path / "fsl.yaml",
+                          {"preprocessing": {"backend": "fsl", "skull_strip": "robex"}})
     result = run_snakemake("--cores", "1", workdir=tmp_path / "run", check=False,
                            configfiles=(config_file, tiny_preset, override))
     assert result.returncode != 0

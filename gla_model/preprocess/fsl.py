@@ -20,7 +20,7 @@ from gla_model.preprocess.fsl_steps import fsl_template
 from gla_model.preprocess.interfaces.fsl import FlirtToGrid, GridReference
 from gla_model.preprocess.outputs import SPATIAL_FIELDS
 from gla_model.preprocess.tools import matlab_command
-from gla_model.settings import FslSettings, PreprocessingSettings
+from gla_model.settings import PreprocessingSettings, SpmSettings
 
 #: Percentile of brain intensities that maps to 1.0 in the normalized T1w.
 NORMALIZATION_PERCENTILE = 99.5
@@ -34,12 +34,12 @@ def init_fsl_wf(*, has_pet: bool, settings: PreprocessingSettings,
     Args:
         has_pet: whether ``inputnode.pet`` is given (paired subject).
         settings: ``grid``, ``template`` (default: ``$FSLDIR``'s MNI152_T1_1mm_brain)
-            and ``fsl``: ``acpc`` is ``"spm"`` (SPM12 Coregister to the template,
+            and ``acpc`` is ``"spm"`` (SPM12 Coregister to the template,
             estimate only) or ``"flirt"`` (6-dof FLIRT, a documented substitute);
-            ``spm_mode``, ``spm_path`` and ``matlab`` say how SPM12 runs (see
+            ``spm`` says how SPM12 runs (see
             :func:`configure_spm`).
     """
-    grid, acpc = settings.grid, settings.fsl.acpc
+    grid, acpc = settings.grid, settings.acpc
     reference = fsl_template(template=settings.template)
     workflow = Workflow(name=name)
     inputnode = Node(IdentityInterface(fields=["t1w", "pet"]), name="inputnode")
@@ -48,7 +48,7 @@ def init_fsl_wf(*, has_pet: bool, settings: PreprocessingSettings,
     flirt = Node(fsl.FLIRT(dof=12, reference=reference, out_matrix_file="t1w_to_mni.mat"),
                  name="flirt_to_mni")
     if acpc == "spm":
-        configure_spm(settings=settings.fsl)
+        configure_spm(settings=settings.spm)
         acpc_node = Node(spm.Coregister(jobtype="estimate"), name="spm_acpc")
         if reference.endswith(".gz"):  # SPM reads uncompressed NIfTI only
             gunzip = Node(Gunzip(in_file=reference), name="gunzip_template")
@@ -64,7 +64,8 @@ def init_fsl_wf(*, has_pet: bool, settings: PreprocessingSettings,
                           (inputnode, robex, [("t1w", "in_file")]),
                           (acpc_node, flirt, [("out_matrix_file", "in_matrix_file")])])
     else:
-        raise ValueError(f"preprocessing.fsl.acpc must be 'spm' or 'flirt', got {acpc!r}")
+        raise ValueError(f"preprocessing.acpc must be 'spm' or 'flirt' in the fsl backend, "
+                         f"got {acpc!r}")
     stats = Node(fsl.ImageStats(op_string=f"-k %s -P {NORMALIZATION_PERCENTILE}"),
                  name="brain_percentile")
     divide = Node(fsl.BinaryMaths(operation="div"), name="normalize_divide")
@@ -123,10 +124,10 @@ def init_fsl_wf(*, has_pet: bool, settings: PreprocessingSettings,
     return workflow
 
 
-def configure_spm(*, settings: FslSettings) -> None:
+def configure_spm(*, settings: SpmSettings) -> None:
     """Point nipype's SPM interfaces at MATLAB + SPM12 (``spm_mode: matlab``) or at the
     standalone SPM12 (``spm_path`` = run_spm12.sh, ``matlab`` = the MCR folder)."""
-    spm_mode, spm_path = settings.spm_mode, settings.spm_path
+    spm_mode, spm_path = settings.mode, settings.path
     matlab_cmd = matlab_command(settings=settings)
     if spm_mode == "standalone":
         spm.SPMCommand.set_mlab_paths(matlab_cmd=f"{spm_path} {matlab_cmd} script",
@@ -135,7 +136,7 @@ def configure_spm(*, settings: FslSettings) -> None:
         spm.SPMCommand.set_mlab_paths(matlab_cmd=matlab_cmd,
                                       paths=spm_path, use_mcr=False)
     else:
-        raise ValueError(f"preprocessing.fsl.spm_mode must be 'matlab' or 'standalone', "
+        raise ValueError(f"preprocessing.spm.mode must be 'matlab' or 'standalone', "
                          f"got {spm_mode!r}")
 
 

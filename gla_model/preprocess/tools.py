@@ -17,18 +17,18 @@ from importlib import metadata
 from pathlib import Path
 
 from gla_model.errors import ConfigError, ToolMissingError
-from gla_model.settings import FslSettings, PreprocessingSettings, build_settings, load_config
+from gla_model.settings import PreprocessingSettings, SpmSettings, build_settings, load_config
 
 FSL_BINARIES = ("flirt", "fast", "fslmaths", "fslstats")
 ROBEX_BINARY = "runROBEX.sh"
-#: The MATLAB command when ``preprocessing.fsl.matlab`` is null (looked up on PATH).
+#: The MATLAB command when ``preprocessing.spm.matlab`` is null (looked up on PATH).
 MATLAB = "matlab"
 SWITCH_HINT = ("or set `preprocessing.backend: ants` in config.yaml to use the embedded "
                "ANTs backend")
 
 
-def matlab_command(*, settings: FslSettings) -> str:
-    """``preprocessing.fsl.matlab``: the MATLAB executable (matlab mode) or the MCR folder
+def matlab_command(*, settings: SpmSettings) -> str:
+    """``preprocessing.spm.matlab``: the MATLAB executable (matlab mode) or the MCR folder
     (standalone mode); ``matlab`` when it is null."""
     return settings.matlab or MATLAB
 
@@ -37,15 +37,14 @@ def check_tools(*, settings: PreprocessingSettings) -> dict[str, str]:
     """Versions of every tool the backend of ``settings`` needs, or ToolMissingError
     naming each missing one and how to install it or choose the ants backend.
 
-    The fsl backend reads ``settings.fsl``: ``acpc`` (SPM12 is needed when it is ``spm``),
-    ``spm_mode``, ``spm_path`` (the SPM12 folder in matlab mode, ``run_spm12.sh`` in
+    The fsl backend reads ``acpc`` (SPM12 is needed when it is ``spm``) and ``spm``:
+    ``mode``, ``path`` (the SPM12 folder in matlab mode, ``run_spm12.sh`` in
     standalone mode) and ``matlab`` (see :func:`matlab_command`).
     """
     _check_choice(settings, "backend", key="preprocessing.backend")
     if settings.backend == "ants":
         return {"antspyx": metadata.version("antspyx"), "nipype": metadata.version("nipype")}
-    fsl = settings.fsl
-    _check_choice(fsl, "acpc", key="preprocessing.fsl.acpc")
+    _check_choice(settings, "acpc", key="preprocessing.acpc")
     found, missing = {"nipype": metadata.version("nipype"), "fslpy": metadata.version("fslpy")}, []
     fsl_version = _fsl_version()
     for binary in FSL_BINARIES:
@@ -57,8 +56,8 @@ def check_tools(*, settings: PreprocessingSettings) -> dict[str, str]:
         found["ROBEX"] = "found"
     else:
         missing.append(f"{ROBEX_BINARY} (ROBEX: install it and put its folder on PATH)")
-    if fsl.acpc == "spm":
-        found.update(_check_spm(settings=fsl, missing=missing))
+    if settings.acpc == "spm":
+        found.update(_check_spm(settings=settings.spm, missing=missing))
     if missing:
         raise ToolMissingError(
             "the fsl preprocessing backend needs tools that are not installed:\n  "
@@ -75,18 +74,18 @@ def _check_choice(settings: object, name: str, *, key: str) -> None:
         raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
 
 
-def _check_spm(*, settings: FslSettings, missing: list[str]) -> dict[str, str]:
-    _check_choice(settings, "spm_mode", key="preprocessing.fsl.spm_mode")
-    spm_path, matlab_cmd = settings.spm_path, matlab_command(settings=settings)
-    hint = ("set preprocessing.fsl.spm_path, or `preprocessing.fsl.acpc: flirt` to replace "
+def _check_spm(*, settings: SpmSettings, missing: list[str]) -> dict[str, str]:
+    _check_choice(settings, "mode", key="preprocessing.spm.mode")
+    spm_path, matlab_cmd = settings.path, matlab_command(settings=settings)
+    hint = ("set preprocessing.spm.path, or `preprocessing.acpc: flirt` to replace "
             "the SPM12 AC-PC step by a 6-dof FLIRT")
     found = {}
-    if settings.spm_mode == "matlab":
+    if settings.mode == "matlab":
         if shutil.which(matlab_cmd):
             found["matlab"] = "found"
         else:
             missing.append(f"{matlab_cmd} (MATLAB for SPM12: put it on PATH or set "
-                           "preprocessing.fsl.matlab)")
+                           "preprocessing.spm.matlab)")
         if spm_path and (Path(spm_path) / "spm.m").is_file():
             found["spm12"] = _spm_version(Path(spm_path))
         else:
@@ -100,7 +99,7 @@ def _check_spm(*, settings: FslSettings, missing: list[str]) -> dict[str, str]:
             found["mcr"] = matlab_cmd
         else:
             missing.append(f"MATLAB Runtime folder {settings.matlab!r} (set "
-                           "preprocessing.fsl.matlab to the MCR folder)")
+                           "preprocessing.spm.matlab to the MCR folder)")
     return found
 
 

@@ -54,28 +54,42 @@ class CohortSettings:
     source: str = setting(choices=("demo", "bids"))
     bids_dir: str | None = setting(pattern=r"^.+$")
     session: str | None = setting(pattern=r"^[A-Za-z0-9]+$")
+    #: ``rec-`` labels of FDG PETs in order of preference, when a session has several.
+    pet_reconstructions: tuple[str, ...] = setting(min_items=1, unique=True,
+                                                   pattern=r"^[A-Za-z0-9]+$")
+    #: Participant label (without ``sub-``) -> why it is left out of everything.
+    exclude: dict[str, str] = setting(pattern=r"^[A-Za-z0-9]+$")
     participants: ParticipantsSettings
     demo: DemoCohortSettings
 
 
 @dataclass(frozen=True, kw_only=True)
-class FslSettings:
-    acpc: str = setting(choices=("spm", "flirt"))
-    spm_mode: str = setting(choices=("matlab", "standalone"))
-    spm_path: str | None = setting(pattern=r"^.+$")
+class SpmSettings:
+    """How SPM12 runs (``preprocessing.acpc: spm``)."""
+
+    mode: str = setting(choices=("matlab", "standalone", "octave"))
+    #: The SPM12 folder (matlab, octave) or ``run_spm12.sh`` (standalone).
+    path: str | None = setting(pattern=r"^.+$")
+    #: The MATLAB or Octave executable, or the MATLAB Runtime folder (standalone).
     matlab: str | None = setting(pattern=r"^.+$")
 
 
 @dataclass(frozen=True, kw_only=True)
 class PreprocessingSettings:
     backend: str = setting(choices=("ants", "fsl"))
+    #: AC-PC alignment before anything else: none, spm (either backend), flirt (fsl only).
+    acpc: str = setting(choices=("none", "spm", "flirt"))
+    #: Skull strip: template (ants only) or robex (the paper's; either backend).
+    skull_strip: str = setting(choices=("template", "robex"))
     grid: int = setting(choices=(32, 64))
     reference_region: str = setting(choices=("cerebellum_gm", "pons", "whole_brain"))
+    #: [start, end] of the PET frames to average, in minutes after injection; null: all.
+    pet_window_min: tuple[float, ...] | None = setting(minimum=0)
     threads: int = setting(minimum=1)
     template: str | None = setting(pattern=r"^.+$")
     atlas: str | None = setting(pattern=r"^.+$")
     atlas_labels: str | None = setting(pattern=r"^.+$")
-    fsl: FslSettings
+    spm: SpmSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,6 +298,16 @@ def cross_key_problems(settings: Settings) -> list[str]:
     if (preprocessing.atlas is None) != (preprocessing.atlas_labels is None):
         problems.append("config keys 'preprocessing.atlas' and 'preprocessing.atlas_labels': "
                         "set both (an atlas image and its labels table) or neither")
+    if preprocessing.backend == "fsl" and preprocessing.skull_strip != "robex":
+        problems.append("config key 'preprocessing.skull_strip': the fsl backend strips the "
+                        "skull with robex (the paper's); set it to robex")
+    if preprocessing.backend == "ants" and preprocessing.acpc == "flirt":
+        problems.append("config key 'preprocessing.acpc': flirt needs the fsl backend; use "
+                        "none or spm with the ants backend")
+    window = preprocessing.pet_window_min
+    if window is not None and (len(window) != 2 or window[0] >= window[1]):
+        problems.append(f"config key 'preprocessing.pet_window_min': {list(window)} must be "
+                        "[start, end] with start < end (minutes after injection)")
     if settings.cohort.source == "bids" and settings.cohort.bids_dir is None:
         problems.append("config key 'cohort.bids_dir': required when cohort.source is bids")
     return problems
