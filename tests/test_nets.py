@@ -28,7 +28,7 @@ from gla_model.nets.complexity import (
     model_complexity,
 )
 from gla_model.nets.factory import BrainMasked
-from gla_model.nets.glagan import PATCH_SPLITS
+from gla_model.nets.glagan import PATCH_SPLITS, Branch, LocalPath
 from gla_model.settings import LossWeights, ModelSpec, VariantSettings, job_value
 from gla_model.train.steps import Optimisers, train_step
 
@@ -87,8 +87,56 @@ def test_local_patches_are_independent():
         a, b = gen.local_path(x), gen.local_path(y)
     assert not torch.equal(a[:, :, :16, :16], b[:, :, :16, :16])
     assert torch.equal(a[:, :, 16:], b[:, :, 16:]) and torch.equal(a[:, :, :, 16:], b[:, :, :, 16:])
-    assert len({id(br) for br in gen.local_path.branches}) == 4
+    first = gen.local_path.branches.layers[0][0]
+    assert first.groups == 4 and first.weight.shape[1] == 1  # one input channel per patch
     assert patch_layout(k_patches=4) == (2, 2, 1)
+
+
+def _reference_branches(grouped: Branch, k_patches: int, width: float) -> list[Branch]:
+    """K separate branches holding the weights of the K groups of ``grouped``."""
+    branches = [Branch(width=width) for _ in range(k_patches)]
+    for k, branch in enumerate(branches):
+        for mine, theirs in zip(branch.modules(), grouped.modules(), strict=True):
+            if isinstance(mine, torch.nn.Conv3d | torch.nn.BatchNorm3d):
+                size = mine.weight.shape[0]
+                for tensor in ("weight", "bias", "running_mean", "running_var"):
+                    if getattr(mine, tensor, None) is not None:
+                        getattr(mine, tensor).data.copy_(
+                            getattr(theirs, tensor).data[k * size:(k + 1) * size])
+    return branches
+
+
+@pytest.mark.parametrize("k_patches", [2, 4, 8])
+def test_grouped_local_path_equals_k_separate_branches(k_patches):
+    """The grouped local path computes what K separate branches on K patches compute:
+    outputs and every weight gradient, in training mode (batch statistics per patch).
+    In float64, so that only the order of summation differs (float32 differs by ~1e-5)."""
+    torch.manual_seed(k_patches)
+    width, grid = 0.0625, 16
+    local = LocalPath(k_patches=k_patches, width=width).train().double()
+    reference = [b.double() for b in _reference_branches(local.branches, k_patches, width)]
+    x = torch.rand(2, 1, grid, grid, grid, dtype=torch.float64)
+    out = local(x)
+    splits = patch_layout(k_patches=k_patches)
+    patches = [x]
+    for axis, parts in zip((2, 3, 4), splits, strict=True):
+        patches = [piece for p in patches for piece in p.chunk(parts, dim=axis)]
+    expected = [branch.train()(p.contiguous()) for branch, p in zip(reference, patches,
+                                                                    strict=True)]
+    for axis, parts in reversed(list(zip((2, 3, 4), splits, strict=True))):
+        expected = [torch.cat(expected[i:i + parts], dim=axis)
+                    for i in range(0, len(expected), parts)]
+    torch.testing.assert_close(out, expected[0], rtol=1e-9, atol=1e-10)
+    target = torch.rand_like(out)
+    ((out - target) ** 2).mean().backward()
+    ((expected[0] - target) ** 2).mean().backward()
+    grouped_convs = [m for m in local.branches.modules() if isinstance(m, torch.nn.Conv3d)]
+    for k, branch in enumerate(reference):
+        convs = [m for m in branch.modules() if isinstance(m, torch.nn.Conv3d)]
+        for mine, theirs in zip(convs, grouped_convs, strict=True):
+            size = mine.weight.shape[0]
+            torch.testing.assert_close(theirs.weight.grad[k * size:(k + 1) * size],
+                                       mine.weight.grad, rtol=1e-9, atol=1e-12)
 
 
 def test_width_scales_parameters():

@@ -24,24 +24,27 @@ def check_width(width: float) -> float:
 
 
 def conv_bn_act(in_channels: int, out_channels: int, *, kernel: int = 3, stride: int = 1,
-                padding: int | None = None) -> nn.Sequential:
-    """Conv3d (no bias, BN follows) + BatchNorm3d + LeakyReLU."""
+                padding: int | None = None, groups: int = 1) -> nn.Sequential:
+    """Conv3d (no bias, BN follows) + BatchNorm3d + LeakyReLU; ``groups`` independent
+    convolutions side by side along the channels (see :class:`torch.nn.Conv3d`)."""
     return nn.Sequential(
         nn.Conv3d(in_channels, out_channels, kernel, stride=stride,
-                  padding=kernel // 2 if padding is None else padding, bias=False),
+                  padding=kernel // 2 if padding is None else padding, bias=False,
+                  groups=groups),
         nn.BatchNorm3d(out_channels),
         nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
     )
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3x3 conv + BN layers with an identity skip, then LeakyReLU (He et al. 2016)."""
+    """Two 3x3x3 conv + BN layers with an identity skip, then LeakyReLU (He et al. 2016);
+    ``groups`` independent blocks side by side along the channels."""
 
-    def __init__(self, *, channels: int) -> None:
+    def __init__(self, *, channels: int, groups: int = 1) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            conv_bn_act(channels, channels),
-            nn.Conv3d(channels, channels, 3, padding=1, bias=False),
+            conv_bn_act(channels, channels, groups=groups),
+            nn.Conv3d(channels, channels, 3, padding=1, bias=False, groups=groups),
             nn.BatchNorm3d(channels),
         )
         self.act = nn.LeakyReLU(LEAKY_SLOPE, inplace=True)

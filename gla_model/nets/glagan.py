@@ -33,33 +33,45 @@ def patch_layout(*, k_patches: int) -> tuple[int, int, int]:
 
 
 class Branch(nn.Module):
-    """One feature extractor: four conv + BN + LeakyReLU layers, each with a residual block."""
+    """One feature extractor: four conv + BN + LeakyReLU layers, each with a residual block.
 
-    def __init__(self, *, width: float) -> None:
+    With ``groups`` > 1 it holds that many extractors with separate weights, side by side
+    along the channels (grouped convolutions; batch norm is per channel, so per extractor):
+    input channel ``k`` feeds only the ``k``-th block of ``out_channels`` outputs.
+    """
+
+    def __init__(self, *, width: float, groups: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        in_channels = 1
+        in_channels = groups
         for filters in BRANCH_FILTERS:
-            channels = scaled(filters, width=width)
-            layers += [conv_bn_act(in_channels, channels), ResidualBlock(channels=channels)]
+            channels = scaled(filters, width=width) * groups
+            layers += [conv_bn_act(in_channels, channels, groups=groups),
+                       ResidualBlock(channels=channels, groups=groups)]
             in_channels = channels
         self.layers = nn.Sequential(*layers)
-        self.out_channels = in_channels
+        self.out_channels = in_channels // groups
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
 
 
 class LocalPath(nn.Module):
-    """K branches with separate weights, each on its own disjoint patch; outputs stitched back."""
+    """K sub-networks with separate weights, each on its own disjoint patch; outputs stitched
+    back. The K patches are stacked along the channels and run as one grouped
+    :class:`Branch` (one kernel per layer instead of K small ones; the same mathematics:
+    each patch sees only its own weights, zero padding and batch statistics)."""
 
     def __init__(self, *, k_patches: int, width: float) -> None:
         super().__init__()
         self.splits = patch_layout(k_patches=k_patches)
-        self.branches = nn.ModuleList(Branch(width=width) for _ in range(k_patches))
-        self.out_channels = self.branches[0].out_channels
+        self.k_patches = k_patches
+        self.branches = Branch(width=width, groups=k_patches)
+        self.out_channels = self.branches.out_channels
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.shape[1] != 1:
+            raise ValueError(f"the local path takes one input channel, got {x.shape[1]}")
         for axis, parts in zip((2, 3, 4), self.splits, strict=True):
             if x.shape[axis] % parts:
                 raise ValueError(
@@ -68,11 +80,12 @@ class LocalPath(nn.Module):
         patches = [x]
         for axis, parts in zip((2, 3, 4), self.splits, strict=True):
             patches = [piece for p in patches for piece in p.chunk(parts, dim=axis)]
-        # chunks are strided views; oneDNN's Conv3d backward is several times slower on them
+        # cat copies the strided chunks into one dense tensor (oneDNN's Conv3d backward is
+        # several times slower on strided views), in the input's memory format
         layout = (torch.channels_last_3d if x.is_contiguous(memory_format=torch.channels_last_3d)
                   else torch.contiguous_format)
-        outputs = [branch(p.contiguous(memory_format=layout))
-                   for branch, p in zip(self.branches, patches, strict=True)]
+        stacked = torch.cat(patches, dim=1).contiguous(memory_format=layout)
+        outputs = list(self.branches(stacked).chunk(self.k_patches, dim=1))
         for axis, parts in reversed(list(zip((2, 3, 4), self.splits, strict=True))):
             outputs = [torch.cat(outputs[i:i + parts], dim=axis)
                        for i in range(0, len(outputs), parts)]
