@@ -66,11 +66,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from gla_model.device import Runtime, resolve_runtime
 from gla_model.losses import RoiLoss
 from gla_model.nets import build_model
+from gla_model.nets.complexity import count_flops
 from gla_model.settings import ModelSpec, build_settings, load_config
 from gla_model.train.steps import Optimisers, train_step
 
@@ -247,9 +247,7 @@ class Check:
 
     @staticmethod
     def flops(fn: Callable[[], Any]) -> int:
-        with FlopCounterMode(display=False) as counter:
-            fn()
-        return int(counter.get_total_flops())
+        return count_flops(fn)
 
     def training_setup(self, *, width: float, grid: int, batch: int, seed: int = 0):
         """The paper's networks, optimisers, ROI loss and one batch, on this runtime."""

@@ -24,6 +24,7 @@ from gla_model.nets.blocks import Float32Conv3d, Float32Sigmoid
 from gla_model.nets.complexity import (
     complexity_markdown,
     complexity_rows,
+    count_flops,
     forward_flops,
     model_complexity,
 )
@@ -358,6 +359,21 @@ def test_unet_rejects_an_unknown_norm():
 def test_conv_flops_count_a_multiply_add_as_two():
     conv = torch.nn.Conv3d(1, 2, 3, padding=1)
     assert forward_flops(module=conv, grid=4) == 2 * 27 * 1 * 2 * 4**3
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_training_flops_of_a_grouped_conv_are_those_of_its_groups(input_grad):
+    """Forward + backward of a conv with 4 groups costs 4 times one group's (torch's own
+    formula counts the grouped backward as dense); without an input gradient, the backward
+    computes the weight gradient only."""
+    grouped = torch.nn.Conv3d(4 * 8, 4 * 8, 3, padding=1, bias=False, groups=4)
+    single = torch.nn.Conv3d(8, 8, 3, padding=1, bias=False)
+    x = torch.rand(1, 32, 6, 6, 6, requires_grad=input_grad)
+    xs = torch.rand(1, 8, 6, 6, 6, requires_grad=input_grad)
+    forward = 2 * 27 * 8 * 8 * 6**3
+    assert count_flops(lambda: grouped(x).sum().backward()) == 4 * forward * (
+        3 if input_grad else 2)
+    assert count_flops(lambda: single(xs).sum().backward()) == forward * (3 if input_grad else 2)
 
 
 @pytest.mark.parametrize(("arch", "k"), [("glagan", 4), ("glagan_global", 1), ("unet3d", 1),
