@@ -2,7 +2,9 @@
 
 Builds a BIDS tree of empty files (cohort discovery reads names only), then:
   1. times `snakemake --dry-run` (median of 3, whole command including start-up) against
-     the 15 s bound;
+     the 10 s bound, and against a peer measured in the same run: a minimal Snakefile with
+     the same number of jobs (one rule per subject, one gathering rule), i.e. what
+     Snakemake itself needs for a DAG of that size;
   2. counts the preprocessing submissions a dry run with workflow/profiles/slurm plans
      (each "Group job preprocess" is one sbatch) against a tenth of the preprocessing jobs.
 
@@ -24,7 +26,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-BOUND_S = 15.0
+BOUND_S = 10.0
 SUBMISSION_FRACTION = 0.1
 PAIRED_FRACTION = 0.75
 
@@ -46,13 +48,28 @@ def write_bids(*, root: Path, n_subjects: int) -> None:
     (root / "participants.tsv").write_text("\n".join(rows) + "\n")
 
 
-def dry_run(*, workdir: Path, configfile: Path, extra: tuple[str, ...]) -> tuple[float, str]:
-    """Wall time and output of one `snakemake --dry-run`."""
+def write_peer(*, path: Path, n_jobs: int) -> None:
+    """A minimal Snakefile with ``n_jobs`` jobs: one per item, and one that gathers them."""
+    path.write_text(
+        f"ITEMS = [f'{{i:05d}}' for i in range({n_jobs - 1})]\n\n"
+        "rule all:\n    input: 'gathered.txt'\n\n"
+        "rule gather:\n    input: expand('items/{item}.txt', item=ITEMS)\n"
+        "    output: 'gathered.txt'\n    shell: 'cat {input} > {output}'\n\n"
+        "rule item:\n    output: 'items/{item}.txt'\n"
+        "    shell: 'echo {wildcards.item} > {output}'\n"
+    )
+
+
+def dry_run(*, workdir: Path, extra: tuple[str, ...], configfile: Path | None = None,
+            snakefile: Path = ROOT / "Snakefile") -> tuple[float, str]:
+    """Wall time and output of one `snakemake --dry-run` (the workflow's unless
+    ``snakefile`` is given)."""
+    configs = ("--configfile", str(ROOT / "config.yaml"), str(configfile)) if configfile else ()
     command = [
         str(Path(sys.executable).parent / "snakemake"),
-        "--snakefile", str(ROOT / "Snakefile"),
+        "--snakefile", str(snakefile),
         "--directory", str(workdir),
-        "--configfile", str(ROOT / "config.yaml"), str(configfile),
+        *configs,
         "--dry-run", *extra,
     ]  # fmt: skip
     started = time.perf_counter()
@@ -67,6 +84,12 @@ def job_counts(output: str) -> dict[str, int]:
     """Jobs per rule from the dry run's 'Job stats' table."""
     table = output.split("Job stats:", 1)[1].split("Reasons:", 1)[0]
     return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def job_counts_of(*, workdir: Path, configfile: Path) -> dict[str, int]:
+    """Jobs per rule of the workflow's dry run."""
+    return job_counts(dry_run(workdir=workdir, configfile=configfile,
+                              extra=("--quiet", "rules"))[1])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,20 +112,25 @@ def main(argv: list[str] | None = None) -> None:
         workdir = tmp / "work"
         workdir.mkdir()
 
-        times, output = [], ""
-        for _ in range(args.repeats):
-            elapsed, output = dry_run(
-                workdir=workdir, configfile=configfile, extra=("--quiet", "rules")
-            )
-            times.append(elapsed)
-        counts = job_counts(output)
-        median = statistics.median(times)
+        counts = job_counts_of(workdir=workdir, configfile=configfile)
+        write_peer(path=tmp / "Peer.smk", n_jobs=counts["total"])
+        peer_dir = tmp / "peer"
+        peer_dir.mkdir()
+        times, peer_times = [], []
+        for _ in range(args.repeats):  # in turn, so both see the same machine
+            times.append(dry_run(workdir=workdir, configfile=configfile,
+                                 extra=("--quiet", "rules"))[0])
+            peer_times.append(dry_run(workdir=peer_dir, snakefile=tmp / "Peer.smk",
+                                      extra=("--quiet", "rules"))[0])
+        median, peer = statistics.median(times), statistics.median(peer_times)
         print(f"subjects: {args.subjects}  jobs in DAG: {counts['total']}")
         print(
             f"dry run (DAG build incl. start-up), median of {args.repeats}: {median:.2f} s  "
             f"bound {BOUND_S:.0f} s  ratio {median / BOUND_S:.2f}  "
             f"(runs: {', '.join(f'{t:.2f}' for t in times)})"
         )
+        print(f"peer: a minimal Snakefile with {counts['total']} jobs, median {peer:.2f} s; "
+              f"workflow / peer = {median / peer:.2f}")
 
         profile = ("--profile", str(ROOT / "workflow" / "profiles" / "slurm"))
         slurm_s, slurm_output = dry_run(workdir=workdir, configfile=configfile, extra=profile)

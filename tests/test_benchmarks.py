@@ -24,7 +24,8 @@ NUMBER = r"[0-9][0-9.,]*"
 FIGURES = {
     "bf16_small_conv": rf"NaN gradients in {NUMBER}/{NUMBER} calls plain bf16, "
                        rf"{NUMBER}/{NUMBER} prepared \(ratio {NUMBER}\)",
-    "dag_scale": rf"bound 15 s  ratio {NUMBER}.*\n.*preprocessing: {NUMBER} jobs in "
+    "dag_scale": rf"bound 10 s  ratio {NUMBER}.*\n.*workflow / peer = {NUMBER}\n"
+                 rf".*preprocessing: {NUMBER} jobs in "
                  rf"{NUMBER} submissions  ratio {NUMBER}",
     "demo_stages": rf"summed job time / wall = {NUMBER}",
     "discovery": rf"ratio to the 5 s bound: {NUMBER}",
