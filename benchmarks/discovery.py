@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.repeats):
             start = time.perf_counter()
             cohort = discover_cohort(bids_dir=root, diagnosis_column="diagnosis",
-                                     diagnosis_labels={"CN": ["CN"], "AD": ["AD"]}, n_folds=5)
+                                     diagnosis_labels={"CN": ["CN"], "AD": ["AD"]}, n_folds=5,
+                                     val_fraction=0.2)
             timings.append(time.perf_counter() - start)
     assert len(cohort.subjects) == args.subjects
     median = statistics.median(timings)

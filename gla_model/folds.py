@@ -9,6 +9,8 @@ by diagnosis, out of each fold's training subjects. Everything follows from the 
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,49 @@ def _carve_val(ids: np.ndarray, labels: np.ndarray, *, val_fraction: float,
     return set(val)
 
 
+def class_size_problems(*, counts: Mapping[str, int], n_folds: int,
+                        val_fraction: float) -> list[str]:
+    """Why paired subjects with these counts per class cannot be split (empty: they can).
+
+    Each class needs ``n_folds`` subjects (one per test fold), and with a validation
+    carve-out the training part of every fold must keep 2 of each class: one for the
+    carve-out and one to train on. StratifiedKFold puts ``ceil(n / n_folds)`` of a class's
+    ``n`` subjects in the largest test fold, so the smallest training part keeps
+    ``n - ceil(n / n_folds)``. Messages name the config keys (cv.n_folds, cv.val_fraction).
+
+    Args:
+        counts: paired subjects per diagnosis.
+        n_folds: cross-validation folds (cv.n_folds), at least 2.
+        val_fraction: share of each fold's training subjects kept for validation.
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
+        raise ConfigError(f"cv.n_folds must be an integer >= 2, got {n_folds!r}")
+    needed = 2 if val_fraction > 0 else 1
+    problems = []
+    for name, count in counts.items():
+        if count < n_folds:
+            problems.append(f"class {name} has {count} paired subjects (T1w and FDG PET), "
+                            f"fewer than cv.n_folds ({n_folds}); add subjects or lower "
+                            "cv.n_folds")
+        elif _smallest_training_part(count, n_folds) < needed:
+            enough = next(n for n in range(count, count + 2 * n_folds + 2)
+                          if _smallest_training_part(n, n_folds) >= needed)
+            other = [k for k in range(n_folds + 1, count + 1)
+                     if _smallest_training_part(count, k) >= needed]
+            problems.append(
+                f"class {name} has {count} paired subjects: with cv.n_folds {n_folds} a "
+                f"fold's training part keeps only {_smallest_training_part(count, n_folds)}"
+                f" of them, and the validation carve-out (cv.val_fraction {val_fraction}) "
+                "needs one of each class besides one to train on; add subjects (at least "
+                f"{enough} per class for {n_folds} folds)"
+                + (f" or set cv.n_folds to {other[0]}" if other else ""))
+    return problems
+
+
+def _smallest_training_part(count: int, n_folds: int) -> int:
+    return count - math.ceil(count / n_folds)
+
+
 def make_folds(*, subjects: pd.DataFrame, n_folds: int, val_fraction: float,
                seed: int) -> pd.DataFrame:
     """Assign every subject a test fold and a role per fold (see the module docstring).
@@ -45,8 +90,6 @@ def make_folds(*, subjects: pd.DataFrame, n_folds: int, val_fraction: float,
         val_fraction: share of each fold's training subjects kept for validation, in [0, 0.5].
         seed: the random seed (same seed, same folds).
     """
-    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
-        raise ConfigError(f"n_folds must be an integer >= 2, got {n_folds!r}")
     if not 0 <= val_fraction <= 0.5:
         raise ConfigError(f"val_fraction must be in [0, 0.5], got {val_fraction!r}")
     missing = {"participant_id", "diagnosis"} - set(subjects.columns)
@@ -57,13 +100,11 @@ def make_folds(*, subjects: pd.DataFrame, n_folds: int, val_fraction: float,
     if duplicated:
         raise CohortError(f"subjects listed twice: {duplicated}")
     table = table.sort_values("participant_id").reset_index(drop=True)
-    counts = table["diagnosis"].value_counts()
-    small = counts[counts < n_folds]
-    if not small.empty:
-        raise CohortError(
-            f"diagnoses {small.to_dict()} have fewer subjects than the {n_folds} folds; "
-            "use fewer folds or add subjects"
-        )
+    problems = class_size_problems(counts=table["diagnosis"].value_counts().sort_index().to_dict(),
+                                   n_folds=n_folds, val_fraction=val_fraction)
+    if problems:
+        raise CohortError("the paired subjects cannot be split into folds:\n  - "
+                          + "\n  - ".join(problems))
     ids, labels = table["participant_id"].to_numpy(), table["diagnosis"].to_numpy()
     # Imported here: every training, synthesis and evaluation job reads folds, only this
     # job makes them, and scikit-learn takes about 0.8 s to import.
@@ -141,6 +182,9 @@ def run_command(args: argparse.Namespace) -> None:
     cv = job_value(read_job_settings(args.settings), "cv")
     paired = cohort_frame(read_cohort_table(path=args.cohort))
     paired = paired[paired["group"] == vocabulary.PAIRED]
-    folds = make_folds(subjects=paired, n_folds=cv.n_folds, val_fraction=cv.val_fraction,
-                       seed=cv.seed)
+    try:
+        folds = make_folds(subjects=paired, n_folds=cv.n_folds, val_fraction=cv.val_fraction,
+                           seed=cv.seed)
+    except CohortError as error:
+        raise CohortError(f"{args.cohort}: {error}") from error
     write_text_atomic(folds.to_csv(sep="\t", index=False), args.out)

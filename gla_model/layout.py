@@ -19,20 +19,30 @@ from pathlib import Path
 
 from gla_model import vocabulary
 
-#: Output field of a subject's preprocessing -> its file name after ``sub-<id>_``.
+#: ``space-`` label of the model grid: FSL's 2 mm MNI152 box resized to grid^3 anisotropic
+#: voxels (MNI world mm), no standard template resolution, hence a custom label; the grid
+#: size is in each image's header (a run has one grid), the atlas is the SpatialReference.
+GRID_SPACE = "MNI152grid"
+
+#: Output field of a subject's preprocessing -> (folder in the subject's folder, file name
+#: after ``sub-<id>_``). BIDS-Derivatives names; QC files go to ``qc/`` (``.bidsignore``).
 _PREPROCESSED = {
-    "t1w": "space-MNI_desc-preproc_T1w.nii.gz",
-    "gm": "space-MNI_label-GM_probseg.nii.gz",
-    "wm": "space-MNI_label-WM_probseg.nii.gz",
-    "csf": "space-MNI_label-CSF_probseg.nii.gz",
-    "mask": "space-MNI_desc-brain_mask.nii.gz",
-    "qc_figure": "desc-qc.png",
-    "qc_table": "desc-qc.tsv",
-    "pet": "space-MNI_desc-preproc_pet.nii.gz",
+    "t1w": ("anat", f"space-{GRID_SPACE}_desc-preproc_T1w.nii.gz"),
+    "gm": ("anat", f"space-{GRID_SPACE}_label-GM_probseg.nii.gz"),
+    "wm": ("anat", f"space-{GRID_SPACE}_label-WM_probseg.nii.gz"),
+    "csf": ("anat", f"space-{GRID_SPACE}_label-CSF_probseg.nii.gz"),
+    "mask": ("anat", f"space-{GRID_SPACE}_desc-brain_mask.nii.gz"),
+    # MNI (grid world) -> native T1w world, 4x4 RAS+ mm (gla_model.preprocess.xfm)
+    "xfm": ("anat", f"from-{GRID_SPACE}_to-T1w_mode-image_xfm.txt"),
+    "qc_figure": ("qc", "desc-qc.png"),
+    "qc_table": ("qc", "desc-qc.tsv"),
+    "pet": ("pet", f"space-{GRID_SPACE}_desc-preproc_pet.nii.gz"),
 }
-#: Preprocessing output fields: images, then the QC figure and row.
+#: Preprocessing output fields: images, the transform, then the QC figure and row.
 PREPROCESSED_FIELDS = tuple(_PREPROCESSED)
 PREPROCESSED_IMAGES = ("t1w", "pet", "gm", "wm", "csf", "mask")
+#: What BIDS validators should skip in ``results/preprocess`` (its ``.bidsignore``).
+PREPROCESS_BIDSIGNORE = ("*_xfm.txt", "sub-*/qc", "qc.tsv", "failures/")
 
 
 def subject_label(participant_id: str) -> str:
@@ -40,9 +50,20 @@ def subject_label(participant_id: str) -> str:
 
 
 def preprocessed_names(*, participant_id: str, has_pet: bool) -> dict[str, str]:
-    """Preprocessing output field -> file name in the subject's folder."""
-    return {field: f"sub-{participant_id}_{name}" for field, name in _PREPROCESSED.items()
-            if has_pet or field != "pet"}
+    """Preprocessing output field -> path inside the subject's folder (``anat/...``)."""
+    return {field: f"{folder}/sub-{participant_id}_{name}"
+            for field, (folder, name) in _PREPROCESSED.items() if has_pet or field != "pet"}
+
+
+def sidecar_names(*, participant_id: str, has_pet: bool) -> dict[str, str]:
+    """Image field -> its JSON sidecar inside the subject's folder."""
+    names = preprocessed_names(participant_id=participant_id, has_pet=has_pet)
+    return {field: sidecar(names[field]) for field in PREPROCESSED_IMAGES if field in names}
+
+
+def sidecar(path: str) -> str:
+    """The JSON sidecar of a NIfTI file name or path (``x.nii.gz`` -> ``x.json``)."""
+    return path.removesuffix(".gz").removesuffix(".nii") + ".json"
 
 
 def preprocessed_path(*, preproc_dir: Path | str, participant_id: str, field: str) -> Path:
@@ -51,8 +72,29 @@ def preprocessed_path(*, preproc_dir: Path | str, participant_id: str, field: st
     field = field.lower() if field in vocabulary.TISSUES else field
     if field not in _PREPROCESSED:
         raise ValueError(f"unknown preprocessed file {field!r}; one of {PREPROCESSED_FIELDS}")
-    return (Path(preproc_dir) / subject_label(participant_id)
-            / f"sub-{participant_id}_{_PREPROCESSED[field]}")
+    folder, name = _PREPROCESSED[field]
+    return (Path(preproc_dir) / subject_label(participant_id) / folder
+            / f"sub-{participant_id}_{name}")
+
+
+def atlas_name() -> str:
+    """The AAL atlas on the grid (root of ``results/preprocess``, its SpatialReference)."""
+    return f"space-{GRID_SPACE}_atlas-AAL_dseg.nii.gz"
+
+
+def cohort_sidecar_path(*, cohort_table: Path | str) -> Path:
+    """The JSON sidecar beside a cohort table: exclusions and PET reconstruction choices."""
+    return Path(cohort_table).with_suffix(".json")
+
+
+def preprocess_dataset_files(*, preproc_dir: Path | str) -> dict[str, Path]:
+    """The files that make ``results/preprocess`` a BIDS-Derivatives dataset, written once
+    by the ``collect_qc`` job: description, README, .bidsignore and the atlas sidecar."""
+    root = Path(preproc_dir)
+    return {"description": root / "dataset_description.json", "readme": root / "README",
+            "bidsignore": root / ".bidsignore",
+            "atlas_json": root / "atlas-AAL_dseg.json",  # sidecar of both atlas files
+            "atlas_description": root / "atlas-AAL_description.json"}
 
 
 def failure_note(*, preproc_dir: Path | str, participant_id: str) -> Path:
@@ -65,13 +107,13 @@ def model_folder(fold: str) -> str:
     return vocabulary.FULL_FOLD if str(fold) == vocabulary.FULL_FOLD else f"fold-{fold}"
 
 
-def synthetic_pet_name(*, participant_id: str) -> str:
-    return f"sub-{participant_id}_desc-synth_pet.nii.gz"
+def synthetic_pet_name(*, participant_id: str, space: str = "") -> str:
+    return f"sub-{participant_id}{space and f'_space-{space}'}_desc-synth_pet.nii.gz"
 
 
-def synthetic_pet_path(*, synth_dir: Path | str, participant_id: str) -> Path:
-    """A synthetic PET inside one model's synthesis folder."""
-    return Path(synth_dir) / synthetic_pet_name(participant_id=participant_id)
+def synthetic_pet_path(*, synth_dir: Path | str, participant_id: str, space: str = "") -> Path:
+    """A synthetic PET inside one model's synthesis folder (``space``: its space- label)."""
+    return Path(synth_dir) / synthetic_pet_name(participant_id=participant_id, space=space)
 
 
 def fold_synthetic_pets(*, variant_dir: Path | str, participant_id: str) -> list[Path]:
@@ -232,6 +274,10 @@ class Layout:
     def cohort_table(self) -> Path:
         return self.results / "cohort" / "cohort.tsv"
 
+    @property
+    def cohort_sidecar(self) -> Path:
+        return cohort_sidecar_path(cohort_table=self.cohort_table)
+
     # ------------------------------------------------------------ preprocess
     @property
     def preprocess_dir(self) -> Path:
@@ -245,17 +291,20 @@ class Layout:
                                  participant_id=participant_id, field=field)
 
     def subject_outputs(self, *, participant_id: str, has_pet: bool) -> dict[str, Path]:
+        """Every file of a subject's preprocessing (sidecars as ``<field>_json``)."""
         folder = self.subject_dir(participant_id)
-        return {field: folder / name for field, name in
-                preprocessed_names(participant_id=participant_id, has_pet=has_pet).items()}
+        names = preprocessed_names(participant_id=participant_id, has_pet=has_pet)
+        sidecars = sidecar_names(participant_id=participant_id, has_pet=has_pet)
+        return {**{field: folder / name for field, name in names.items()},
+                **{f"{field}_json": folder / name for field, name in sidecars.items()}}
 
     @property
     def atlas(self) -> Path:
-        return self.preprocess_dir / "atlas-AAL_space-MNI_dseg.nii.gz"
+        return self.preprocess_dir / atlas_name()
 
     @property
     def atlas_labels(self) -> Path:
-        return self.preprocess_dir / "atlas-AAL_dseg.tsv"
+        return self.preprocess_dir / "atlas-AAL_dseg.tsv"  # named by atlas-AAL_dseg.json
 
     @property
     def qc_table(self) -> Path:
@@ -264,6 +313,10 @@ class Layout:
     @property
     def failures_dir(self) -> Path:
         return self.preprocess_dir / "failures"
+
+    @property
+    def preprocess_dataset_files(self) -> dict[str, Path]:
+        return preprocess_dataset_files(preproc_dir=self.preprocess_dir)
 
     # ------------------------------------------------------------ folds, train, synthesize
     @property

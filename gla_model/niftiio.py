@@ -1,4 +1,5 @@
-"""NIfTI reading with validation, and atomic writing."""
+"""NIfTI reading with validation, and atomic writing (:func:`write_atomic`, the one helper
+every output of the package goes through)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import gzip
 import os
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import nibabel as nib
@@ -40,30 +42,40 @@ def load_image(path: Path | str, *, role: str) -> nib.Nifti1Image:
 
 def write_image_atomic(image: nib.Nifti1Image, path: Path | str) -> Path:
     """Write ``image`` to ``path`` through a temporary file and a rename."""
-    return _write_atomic(Path(path), lambda tmp: nib.save(image, tmp))
+    return write_atomic(path, lambda tmp: nib.save(image, tmp))
 
 
 def write_text_atomic(text: str, path: Path | str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
-    return _write_atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
-def _write_atomic(path: Path, write) -> Path:
+def write_atomic(path: Path | str, write: Callable[[Path], object]) -> Path:
+    """The package's one atomic write: ``write(tmp)`` fills a temporary file beside
+    ``path`` (same suffixes, so writers that go by the name keep working), which then
+    replaces ``path`` in one rename; on failure nothing is left behind.
+
+    The file gets mode ``0o666 & ~umask`` (0644 under the usual umask 022), readable by the
+    group as a plain ``open()`` would make it; the temporary file alone would stay 0600.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                    suffix="".join(path.suffixes))
     os.close(handle)
+    tmp = Path(name)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_current_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
+    """The process's file-creation mask (read without changing it for good)."""
     umask = os.umask(0)
     os.umask(umask)
     return umask

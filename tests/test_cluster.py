@@ -94,7 +94,7 @@ def test_slurm_profile_plans_one_submission_for_tiny_preprocessing_and_a_gpu_for
     result = run_snakemake("-n", "--profile", PROFILE, workdir=tmp_path)
     output = result.stdout + result.stderr
     jobs = planned_jobs(result)
-    subjects = jobs["preprocess_paired_subject"] + jobs["preprocess_mri_only_subject"]
+    subjects = jobs["preprocess_subject"]
     demo = default_settings.cohort.demo
     assert subjects == demo.n_paired + demo.n_mri_only
     assert 1 < subjects <= COMPONENTS["preprocess"]
@@ -119,16 +119,13 @@ def test_dry_run_over_2000_subjects_submits_a_tenth_for_preprocessing(
         "-n", "--quiet", "rules", workdir=tmp_path / "run", configfiles=configs
     )
     jobs = planned_jobs(result)
-    assert jobs["preprocess_paired_subject"] == n_paired
-    assert jobs["preprocess_mri_only_subject"] == n_mri_only
-    preprocessing = jobs["preprocess_paired_subject"] + jobs["preprocess_mri_only_subject"]
-    assert preprocessing == 2000
+    assert jobs["preprocess_subject"] == n_paired + n_mri_only == 2000
 
     plan = run_snakemake(
         "-n", "--profile", PROFILE, workdir=tmp_path / "run", configfiles=configs
     )
     submissions = planned_submissions(plan.stdout + plan.stderr, group="preprocess")
-    assert 0 < submissions <= preprocessing / 10
+    assert 0 < submissions <= jobs["preprocess_subject"] / 10
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from gla_model.cohort import (
     read_cohort_table,
     write_cohort_table,
 )
+from gla_model.cohort.table import read_exclusions
 from gla_model.errors import CohortError, ConfigError
 
 LABELS = {"CN": ["CN", "Control"], "AD": ["AD", "Dementia"]}
@@ -50,7 +51,7 @@ def simple_dataset(root: Path, *, n_per_class: int = 2) -> None:
 
 def discover(root: Path, **overrides) -> Cohort:
     arguments = dict(bids_dir=root, diagnosis_column="diagnosis", diagnosis_labels=LABELS,
-                     n_folds=2)
+                     n_folds=2, val_fraction=0.0)
     arguments.update(overrides)
     return discover_cohort(**arguments)
 
@@ -90,7 +91,10 @@ def test_other_diagnoses_are_excluded_and_counted(tmp_path):
 
     cohort = discover(tmp_path)
 
-    assert cohort.excluded == {"MCI": 2}
+    assert cohort.exclusion_counts() == {"diagnosis MCI": 2}
+    assert [e.participant_id for e in cohort.exclusions] == ["mci1", "mci2"]
+    assert cohort.exclusions[0].reason == ("diagnosis 'MCI' in participants.tsv is neither CN "
+                                           "nor AD in cohort.participants.labels")
     assert "mci1" not in {s.participant_id for s in cohort.subjects}
 
 
@@ -189,7 +193,7 @@ def test_class_smaller_than_folds(tmp_path):
     rows = [(f"sub-s{i:02d}", "CN" if i % 2 else "AD") for i in range(6)]
     write_participants(tmp_path, [*rows, ("sub-mri", "CN")])
     assert len(discover(tmp_path, n_folds=3).subjects) == 7
-    with pytest.raises(CohortError, match=r"class CN has 3 paired.*4 cross-validation"):
+    with pytest.raises(CohortError, match=r"class CN has 3 paired.*fewer than cv\.n_folds \(4\)"):
         discover(tmp_path, n_folds=4)
 
 
@@ -217,20 +221,32 @@ def test_table_round_trip(tmp_path):
     assert read_cohort_table(path=path) == cohort.subjects
 
 
-def test_cli_writes_table_and_reports_errors(tmp_path, capsys):
-    simple_dataset(tmp_path)
+def test_cli_writes_table_sidecar_and_reports_errors(tmp_path, capsys):
+    simple_dataset(tmp_path, n_per_class=5)
+    write_participants(tmp_path, [*((f"sub-s{i:02d}", "CN" if i % 2 else "AD")
+                                    for i in range(10)), ("sub-mci", "MCI")])
     out = tmp_path / "results" / "cohort.tsv"
-    def settings(n_folds: int) -> str:
+
+    def settings(n_folds: int, val_fraction: float = 0.25) -> str:
         return json.dumps({"cohort.participants": {"diagnosis_column": "diagnosis",
                                                    "session_column": None,
                                                    "labels": LABELS},
-                           "cohort.session": None, "cv.n_folds": n_folds})
+                           "cohort.session": None, "cohort.exclude": {"s09": "motion"},
+                           "cohort.pet_reconstructions": ["coregiso8"],
+                           "cv.n_folds": n_folds, "cv.val_fraction": val_fraction})
 
     arguments = ["cohort", "--bids-dir", str(tmp_path), "--out", str(out)]
     assert main([*arguments, "--settings", settings(2)]) == 0
-    assert len(read_cohort_table(path=out)) == 4
-    assert main([*arguments, "--settings", settings(3)]) == 2
-    assert "class AD has 2 paired" in capsys.readouterr().err
+    assert len(read_cohort_table(path=out)) == 9
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["included"] == {"subjects": 9, "paired": 9, "mri_only": 0}
+    assert sidecar["excluded_counts"] == {"cohort.exclude": 1, "diagnosis MCI": 1}
+    assert sidecar["excluded"]["s09"] == "cohort.exclude: motion"
+    assert read_exclusions(cohort_table=out) == sidecar["excluded"]
+    # 4 CN are left after the exclusion: fewer than 5 folds
+    assert main([*arguments, "--settings", settings(5)]) == 2
+    assert "class CN has 4 paired subjects (T1w and FDG PET), fewer than cv.n_folds (5)" in (
+        capsys.readouterr().err)
     assert main([*arguments, "--settings", "{not json"]) == 2
     assert "--settings is not valid JSON" in capsys.readouterr().err
 

@@ -22,7 +22,7 @@ from gla_model.cohort.discover import discover_cohort
 from gla_model.demo_cohort.disease import TARGETS
 from gla_model.demo_cohort.measure import cohens_d, effect_table, truth_values
 from gla_model.demo_cohort.plan import plan_demo_cohort
-from gla_model.demo_cohort.write import write_demo_cohort
+from gla_model.demo_cohort.write import SIMULATOR, write_demo_cohort
 
 COARSE = dict(t1_voxel_mm=3.0, pet_voxel_mm=4.0)
 
@@ -72,9 +72,19 @@ def test_files_match_the_plan_and_bids_discovery(tiny):
     images = sorted(str(p.relative_to(tiny)) for p in tiny.glob("sub-*/*/*.nii.gz"))
     assert images == sorted([s.t1w for s in plan] + [s.pet for s in plan if s.pet])
     cohort = discover_cohort(bids_dir=tiny, diagnosis_column="diagnosis",
-                             diagnosis_labels={"CN": ["CN"], "AD": ["AD"]}, n_folds=2)
+                             diagnosis_labels={"CN": ["CN"], "AD": ["AD"]}, n_folds=2,
+                             val_fraction=0.0)
     assert {(s.participant_id, s.group) for s in cohort.subjects} == {
         (s.participant_id, s.group) for s in plan}
+    for subject in plan:  # sidecars say the data are simulated; PET timing fits its frames
+        t1w_sidecar = json.loads((tiny / subject.t1w.replace(".nii.gz", ".json")).read_text())
+        assert t1w_sidecar["Manufacturer"] == SIMULATOR
+        if subject.pet:
+            pet = json.loads((tiny / subject.pet.replace(".nii.gz", ".json")).read_text())
+            shape = nib.load(tiny / subject.pet).shape
+            frames = shape[3] if len(shape) == 4 else 1
+            assert pet["Manufacturer"] == SIMULATOR and frames == subject.pet_frames
+            assert len(pet["FrameTimesStart"]) == len(pet["FrameDuration"]) == frames
 
 
 def test_images_are_native_and_grids_differ(tiny):

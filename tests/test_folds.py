@@ -9,7 +9,7 @@ import pytest
 
 from gla_model.cli import main
 from gla_model.errors import CohortError, LeakageError
-from gla_model.folds import assert_no_leakage, fold_subjects, make_folds
+from gla_model.folds import assert_no_leakage, class_size_problems, fold_subjects, make_folds
 
 
 def _subjects(n_cn=24, n_ad=16):
@@ -43,9 +43,47 @@ def test_folds_are_deterministic_and_seed_dependent():
 
 
 def test_too_few_subjects_per_class_raises():
-    with pytest.raises(CohortError, match=r"diagnoses \{'AD': 3\} have fewer subjects than "
-                                          r"the 5 folds"):
+    with pytest.raises(CohortError, match=re.escape(
+            "the paired subjects cannot be split into folds:\n  - class AD has 3 paired "
+            "subjects (T1w and FDG PET), fewer than cv.n_folds (5)")):
         make_folds(subjects=_subjects(n_cn=10, n_ad=3), n_folds=5, val_fraction=0.1, seed=0)
+
+
+def test_two_per_class_and_two_folds_leave_nothing_to_train_on():
+    """The validation carve-out of a 1 AD + 1 CN training part used to crash in
+    scikit-learn; the message names the keys and the counts instead."""
+    with pytest.raises(CohortError, match=re.escape(
+            "class AD has 2 paired subjects: with cv.n_folds 2 a fold's training part keeps "
+            "only 1 of them, and the validation carve-out (cv.val_fraction 0.25) needs one of "
+            "each class besides one to train on; add subjects (at least 4 per class for 2 "
+            "folds)\n")):
+        make_folds(subjects=_subjects(n_cn=2, n_ad=2), n_folds=2, val_fraction=0.25, seed=0)
+    # without a carve-out two per class are enough
+    folds = make_folds(subjects=_subjects(n_cn=2, n_ad=2), n_folds=2, val_fraction=0.0, seed=0)
+    assert sorted(folds["fold"]) == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("val_fraction", [0.05, 0.25, 0.5])
+@pytest.mark.parametrize("n_folds", [2, 3, 5])
+def test_accepted_class_sizes_always_split(n_folds, val_fraction):
+    """Where class_size_problems finds nothing, every fold (and the full model) keeps at
+    least one training subject of each class after the carve-out, for any seed."""
+    for n_cn in range(1, 9):
+        for n_ad in range(1, 9):
+            counts = {"CN": n_cn, "AD": n_ad}
+            problems = class_size_problems(counts=counts, n_folds=n_folds,
+                                           val_fraction=val_fraction)
+            if problems:
+                assert len(problems) == sum(
+                    n < n_folds or n - -(-n // n_folds) < 2 for n in counts.values())
+                continue
+            for seed in range(2):
+                folds = make_folds(subjects=_subjects(n_cn=n_cn, n_ad=n_ad), n_folds=n_folds,
+                                   val_fraction=val_fraction, seed=seed)
+                for role in [c for c in folds.columns if c.startswith("role_")]:
+                    trained = folds.loc[folds[role] == "train", "diagnosis"]
+                    assert set(trained) == {"CN", "AD"}, (counts, role, seed)
+                    assert (folds[role] == "val").sum() >= 2
 
 
 def test_leakage_guard_names_subjects():
@@ -78,3 +116,16 @@ def test_folds_cli_uses_paired_subjects_only(tmp_path):
     assert len(table) == 40 and "mo1" not in set(table["participant_id"])
     assert [c for c in table.columns if c.startswith("role_")] == [
         *(f"role_fold{k}" for k in range(5)), "role_full"]
+
+
+def test_folds_cli_says_why_a_small_cohort_cannot_be_split(tmp_path, capsys):
+    cohort = _subjects(n_cn=2, n_ad=2).assign(group="paired", session="", t1w="x", pet="y")
+    cohort.to_csv(tmp_path / "cohort.tsv", sep="\t", index=False)
+    settings = '{"cv": {"n_folds": 2, "val_fraction": 0.25, "seed": 0}}'
+    assert main(["folds", "--settings", settings, "--cohort", str(tmp_path / "cohort.tsv"),
+                 "--out", str(tmp_path / "folds.tsv")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"gla-model folds: error: {tmp_path / 'cohort.tsv'}: the paired "
+                            "subjects cannot be split into folds:")
+    assert "cv.n_folds 2" in error and "cv.val_fraction 0.25" in error
+    assert "Traceback" not in error and not (tmp_path / "folds.tsv").exists()

@@ -1,6 +1,7 @@
 """`gla-model preprocess`: atomic outputs, failure notes, and a real run on a demo subject."""
 
 import dataclasses
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -10,8 +11,9 @@ import pytest
 
 from gla_model.cli import main
 from gla_model.demo_cohort.write import write_demo_cohort
-from gla_model.layout import failure_note, preprocessed_names
+from gla_model.layout import failure_note, preprocessed_names, sidecar_names
 from gla_model.preprocess import command
+from gla_model.preprocess.xfm import read_xfm, resample_to_native
 from gla_model.settings import build_settings, job_settings, load_config, without_resources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +69,21 @@ def test_threads_option_replaces_the_settings_threads(tmp_path, monkeypatch, wit
     assert calls[0]["pet"] is None and calls[0]["work_dir"] is None
 
 
+def test_the_pet_window_setting_reaches_the_frame_averaging_node(tmp_path, monkeypatch):
+    from gla_model.preprocess.workflow import init_preprocess_wf
+
+    calls = []
+    monkeypatch.setattr(command, "preprocess_subject", lambda **kwargs: calls.append(kwargs) or {})
+    args = _args(tmp_path / "sub-01", tmp_path / "t1.nii.gz", participant_id="01")
+    window = dataclasses.replace(SETTINGS, pet_window_min=(30.0, 60.0))
+    args[args.index("--settings") + 1] = job_settings(preprocessing=without_resources(window))
+    assert main(args) == 0
+    settings = calls[0]["settings"]
+    assert settings.pet_window_min == (30.0, 60.0)
+    workflow = init_preprocess_wf(participant_id="01", has_pet=True, settings=settings)
+    assert workflow.get_node("load_inputs").inputs.pet_window_min == [30.0, 60.0]
+
+
 def test_settings_without_the_preprocessing_key_are_rejected(tmp_path, capsys):
     args = _args(tmp_path / "sub-01", tmp_path / "t1.nii.gz", participant_id="01")
     args[args.index("--settings") + 1] = '{"preprocessing.grid": 32}'
@@ -92,7 +109,9 @@ def test_real_run_writes_every_output_and_clears_the_failure_note(demo, tmp_path
     assert main(_args(out_dir, t1w, pet)) == 0
     assert not note.exists()
     names = preprocessed_names(participant_id="demo001", has_pet=True)
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted(names.values())
+    sidecars = sidecar_names(participant_id="demo001", has_pet=True)
+    written = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
+    assert written == sorted([*names.values(), *sidecars.values()])
     mask = nib.load(out_dir / names["mask"])
     assert mask.shape == (32, 32, 32) and mask.get_data_dtype() == np.uint8
     brain = np.asarray(mask.dataobj) > 0
@@ -109,6 +128,18 @@ def test_real_run_writes_every_output_and_clears_the_failure_note(demo, tmp_path
     qc = pd.read_csv(out_dir / names["qc_table"], sep="\t")
     assert len(qc) == 1 and qc.loc[0, "participant_id"] == "demo001"
     assert qc.loc[0, "t1w_template_ncc"] > 0.6 and 1000 < qc.loc[0, "brain_volume_ml"] < 2500
+    pet_sidecar = json.loads((out_dir / sidecars["pet"]).read_text())
+    assert pet_sidecar["Units"] == "SUVR/2.5" and pet_sidecar["ReferenceRegion"] == "cerebellum_gm"
+    assert pet_sidecar["Sources"][0] == "bids:raw:sub-demo001/pet/sub-demo001_trc-FDG_pet.nii.gz"
+    # the grid brain mask mapped back to the native T1w through the xfm output overlaps
+    # the simulator's true native brain mask
+    native = nib.load(t1w)
+    truth = demo.parent / "derivatives" / "truth" / "sub-demo001"
+    true_mask = nib.load(truth / "sub-demo001_space-T1w_desc-brain_mask.nii.gz").get_fdata() > 0
+    back = resample_to_native(image=mask, reference=native,
+                              xfm=read_xfm(path=out_dir / names["xfm"])).get_fdata() > 0.5
+    dice = 2 * (back & true_mask).sum() / (back.sum() + true_mask.sum())
+    assert dice > 0.9, dice
 
 
 def test_a_failing_step_is_named_in_the_error(tmp_path, monkeypatch, capsys):

@@ -1,6 +1,7 @@
 """The fsl backend: command lines nipype builds, and FLIRT matrix composition with fslpy.
 
-FSL, ROBEX and SPM12 are not installed here; nothing is run.
+FSL cannot be installed here; nothing is run (ROBEX and SPM12 on Octave run for real in
+tests/test_preprocess_robex_spm.py).
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ from gla_model.errors import ToolMissingError
 from gla_model.layout import PREPROCESSED_FIELDS
 from gla_model.preprocess.fsl_steps import flirt_to_grid, fsl_template
 from gla_model.preprocess.outputs import SPATIAL_FIELDS
+from gla_model.preprocess.tools import robex_script
 from gla_model.preprocess.workflow import init_preprocess_wf
 from gla_model.settings import build_settings, load_config
 
@@ -50,6 +52,15 @@ def images(tmp_path):
             "grid": _image(tmp_path / "grid.nii.gz", shape, grid_affine)}
 
 
+@pytest.fixture
+def spm12(tmp_path):
+    """A stand-in SPM12 folder: only its template must exist to build the workflow."""
+    folder = tmp_path / "spm12"
+    (folder / "canonical").mkdir(parents=True)
+    _image(folder / "canonical" / "avg152T1.nii", (91, 109, 91), np.diag([2.0, 2, 2, 1]))
+    return folder
+
+
 def _flirt_file(tmp_path, name, world, source, reference):
     path = tmp_path / name
     np.savetxt(path, toFlirt(world, Image(source), Image(reference), "world", "world"))
@@ -73,16 +84,15 @@ def test_fsl_template_without_fsldir_is_a_tool_error(monkeypatch):
         fsl_template(template=None)
 
 
-def _settings(template, *, acpc="flirt", spm_mode="matlab", spm_path="/opt/spm12",
-              matlab=None):
+def _settings(template, *, acpc="flirt", spm_mode="matlab", spm_path=None, matlab=None):
     spm = dataclasses.replace(SETTINGS.spm, mode=spm_mode, path=spm_path, matlab=matlab)
     return dataclasses.replace(SETTINGS, backend="fsl", acpc=acpc, skull_strip="robex",
                                grid=32, template=template, spm=spm)
 
 
-def _workflow(template, *, acpc="flirt", has_pet=True):
+def _workflow(template, *, acpc="flirt", has_pet=True, **spm):
     return init_preprocess_wf(participant_id="01", has_pet=has_pet,
-                              settings=_settings(template, acpc=acpc))
+                              settings=_settings(template, acpc=acpc, **spm))
 
 
 def test_fsl_command_lines(images):
@@ -101,7 +111,8 @@ def test_fsl_command_lines(images):
         " -n 3" in fast.interface.cmdline and " -t 1" in fast.interface.cmdline)
     robex = workflow.get_node("fsl_spatial_wf.robex_skull_strip")
     robex.inputs.in_file = images["t1w"]
-    assert robex.interface.cmdline.startswith("runROBEX.sh " + images["t1w"])
+    assert robex.interface.cmdline.startswith(f"{robex_script()} {images['t1w']} ")
+    assert robex.interface.cmdline.endswith(" 0")  # the seed: reproducible masks
     stats = workflow.get_node("fsl_spatial_wf.brain_percentile")
     stats.inputs.in_file, stats.inputs.mask_file = images["t1w"], images["t1w"]
     assert stats.interface.cmdline.strip().endswith(f"-k {images['t1w']} -P 99.5")
@@ -117,14 +128,33 @@ def test_fsl_command_lines(images):
     assert "-dof 6" in pet.interface.cmdline and "-cost mutualinfo" in pet.interface.cmdline
 
 
-def test_spm_acpc_estimates_only_and_uses_matlab(images):
-    workflow = _workflow(images["mni"], acpc="spm")
+def test_spm_acpc_uses_matlab_with_spm_on_its_path(images, spm12):
+    workflow = _workflow(images["mni"], acpc="spm", spm_path=str(spm12))
     node = workflow.get_node("fsl_spatial_wf.spm_acpc")
-    assert node.inputs.jobtype == "estimate"
     assert node.interface.mlab.cmd == "matlab"
-    assert "/opt/spm12" in node.interface.mlab.inputs.paths
+    assert str(spm12) in node.interface.mlab.inputs.paths
+    assert node.inputs.target == str(spm12 / "canonical" / "avg152T1.nii")
     assert workflow.get_node("fsl_spatial_wf.flirt_acpc") is None
-    assert workflow.get_node("fsl_spatial_wf.gunzip_template") is not None
+    graph = workflow.get_node("fsl_spatial_wf")._graph
+    robex = next(node for node in graph.nodes() if node.name == "robex_skull_strip")
+    assert {u.name for u, _ in graph.in_edges(robex)} == {"spm_acpc"}
+
+
+def test_octave_runs_the_script_file_with_spm_on_its_path(images, spm12):
+    workflow = _workflow(images["mni"], acpc="spm", spm_mode="octave", spm_path=str(spm12),
+                         matlab="/usr/bin/octave-cli")
+    mlab = workflow.get_node("fsl_spatial_wf.spm_acpc").interface.mlab
+    assert mlab.cmd == ("/usr/bin/octave-cli --no-gui --no-window-system --norc --quiet "
+                        f"--path {spm12}")
+    assert mlab.inputs.uses_mcr and not mlab.inputs.paths  # no addpath: Octave lacks ismcc
+
+
+def test_fsl_without_acpc_strips_the_input(images):
+    workflow = _workflow(images["mni"], acpc="none")
+    graph = workflow.get_node("fsl_spatial_wf")._graph
+    robex = next(node for node in graph.nodes() if node.name == "robex_skull_strip")
+    assert {u.name for u, _ in graph.in_edges(robex)} == {"inputnode"}
+    assert workflow.get_node("fsl_spatial_wf.flirt_acpc") is None
 
 
 def test_pet_chain_uses_one_composed_matrix(images):
@@ -138,12 +168,17 @@ def test_pet_chain_uses_one_composed_matrix(images):
         "inputnode", "pet_grid_matrix", "grid_reference"}
 
 
-def test_standalone_spm_runs_the_script_with_the_runtime(images):
+def test_standalone_spm_runs_the_script_with_the_runtime(images, tmp_path):
+    script = tmp_path / "opt" / "run_spm12.sh"
+    canonical = script.parent / "spm12_mcr" / "spm12" / "spm12" / "canonical"
+    canonical.mkdir(parents=True)
+    _image(canonical / "avg152T1.nii", (91, 109, 91), np.diag([2.0, 2, 2, 1]))
     settings = _settings(images["mni"], acpc="spm", spm_mode="standalone",
-                         spm_path="/opt/run_spm12.sh", matlab="/opt/mcr")
+                         spm_path=str(script), matlab="/opt/mcr")
     workflow = init_preprocess_wf(participant_id="01", has_pet=False, settings=settings)
     node = workflow.get_node("fsl_spatial_wf.spm_acpc")
-    assert node.interface.mlab.cmd == "/opt/run_spm12.sh /opt/mcr script"
+    assert node.interface.mlab.cmd == f"{script} /opt/mcr script"
+    assert node.inputs.target == str(canonical / "avg152T1.nii")
     assert workflow.get_node("fsl_spatial_wf.pet_to_t1w") is None
 
 

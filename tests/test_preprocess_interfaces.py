@@ -11,7 +11,7 @@ import pytest
 
 import gla_model.preprocess.interfaces
 from gla_model import resources
-from gla_model.layout import preprocessed_names
+from gla_model.layout import preprocessed_names, sidecar_names
 from gla_model.preprocess import pet, qc, steps
 from gla_model.preprocess.atlas import resample_atlas
 from gla_model.preprocess.interfaces.ants import ResampleToGrid, RoughSkullStrip
@@ -151,15 +151,27 @@ def test_export_outputs_writes_the_layout_names(grid, tmp_path, paired):
     figure.write_bytes(b"png")
     table.write_text("participant_id\n01\n")
     sources = {field: grid[field] for field in ("t1w", "gm", "wm", "csf", "mask")}
-    sources.update(qc_figure=str(figure), qc_table=str(table), **(
+    xfm = tmp_path / "xfm.txt"
+    np.savetxt(xfm, np.diag([1.0, 1.1, 0.9, 1.0]))
+    raw = {"t1w_source": "/bids/sub-01/anat/sub-01_T1w.nii.gz"}
+    if paired:
+        raw["pet_source"] = "/bids/sub-01/pet/sub-01_trc-FDG_pet.nii.gz"
+    sources.update(qc_figure=str(figure), qc_table=str(table), xfm=str(xfm), **(
         {"pet": grid["pet"]} if paired else {}))
     out = tmp_path / "staging"
-    ExportOutputs(participant_id="01", out_dir=str(out), **sources).run(cwd=str(tmp_path))
+    ExportOutputs(participant_id="01", out_dir=str(out), backend="ants", grid=32,
+                  reference_region="pons", **raw, **sources).run(cwd=str(tmp_path))
     names = preprocessed_names(participant_id="01", has_pet=paired)
-    assert sorted(p.name for p in out.iterdir()) == sorted(names.values())
+    sidecars = sidecar_names(participant_id="01", has_pet=paired)
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted([*names.values(), *sidecars.values()])
     assert nib.load(out / names["mask"]).get_data_dtype() == np.uint8
+    assert np.allclose(np.loadtxt(out / names["xfm"]), np.loadtxt(xfm))
+    t1w_sidecar = json.loads((out / sidecars["t1w"]).read_text())
+    assert t1w_sidecar["Sources"] == ["bids:raw:sub-01/anat/sub-01_T1w.nii.gz"]
     if paired:
         assert _load(out / names["pet"]).max() == 1.0  # clipped to [0, 1]
+        assert json.loads((out / sidecars["pet"]).read_text())["ReferenceRegion"] == "pons"
 
 
 def test_grid_reference_is_an_empty_image_on_the_model_grid(tmp_path, monkeypatch):

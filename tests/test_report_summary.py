@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pandas as pd
@@ -117,6 +118,23 @@ def test_summary_sections_config_cohort_and_failures(summary_inputs):
     assert "- sub-s07: registration failed" in text
     assert "- dimensionality: 3D" in text
     assert "`table1_synthesis_quality`: Table I" in text
+
+
+def test_summary_lists_excluded_participants_with_their_reasons(summary_inputs):
+    inputs = summary_inputs(quality=GLAGAN_BEST, paired_accuracy=PAIRED_OK)
+    text = summary.summary_markdown(inputs=dataclasses.replace(inputs, excluded={
+        "x1": "cohort.exclude: failed T1w QC: motion",
+        "x2": "diagnosis_sc 'EMCI' in participants.tsv is neither CN nor AD",
+        "x3": "diagnosis_sc 'EMCI' in participants.tsv is neither CN nor AD"}))
+    section = text.split("## Excluded participants", 1)[1].split("##", 1)[0]
+    assert "3 participant(s) of participants.tsv are left out of everything" in section
+    assert "- cohort.exclude: failed T1w QC: motion (1): sub-x1" in section
+    assert ("- diagnosis_sc 'EMCI' in participants.tsv is neither CN nor AD (2): sub-x2, "
+            "sub-x3") in section
+    nobody = summary.summary_markdown(inputs=dataclasses.replace(inputs, excluded={}))
+    assert "No participant of participants.tsv was excluded." in nobody
+    assert "Not recorded: the cohort table has no sidecar" in summary.summary_markdown(
+        inputs=inputs)
 
 
 def test_no_statement_about_a_reference_that_was_not_run(summary_inputs, main_variants):

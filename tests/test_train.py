@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -14,10 +15,11 @@ import pandas as pd
 import pytest
 import torch
 
-from gla_model.checkpoint import MODEL_KIND, load_checkpoint, load_model
+from gla_model.checkpoint import MODEL_KIND, STATE_KIND, load_checkpoint, load_model
 from gla_model.cli import main
 from gla_model.errors import CheckpointError, ConfigError
 from gla_model.folds import make_folds
+from gla_model.layout import preprocessed_path
 from gla_model.resources import model_grid
 from gla_model.settings import (
     RESOURCE_KEYS,
@@ -52,13 +54,11 @@ def make_preproc(root: Path, ids: list[str], *, grid: int = GRID, seed: int = 0)
         shift = rng.uniform(-0.1, 0.1, 3)
         mri = mask * (0.5 + 0.5 * np.sin(6 * (zz + shift[0])) * np.cos(5 * (yy + shift[1])))
         pet = mask * np.clip(1.0 - mri + 0.2 * xx, 0, 1)
-        folder = root / f"sub-{pid}"
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = folder / f"sub-{pid}_space-MNI"
-        for suffix, data in (("desc-preproc_T1w", mri), ("desc-preproc_pet", pet)):
-            nib.save(nib.Nifti1Image(data.astype(np.float32), affine), f"{stem}_{suffix}.nii.gz")
-        nib.save(nib.Nifti1Image(mask.astype(np.uint8), affine),
-                 f"{stem}_desc-brain_mask.nii.gz")
+        for field, data, dtype in (("t1w", mri, np.float32), ("pet", pet, np.float32),
+                                   ("mask", mask, np.uint8)):
+            path = preprocessed_path(preproc_dir=root, participant_id=pid, field=field)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nib.save(nib.Nifti1Image(data.astype(dtype), affine), path)
     labels = (1 + (zz * 4).astype(int) * 16 + (yy * 4).astype(int) * 4 + (xx * 4).astype(int))
     nib.save(nib.Nifti1Image((labels * (mask > 0)).astype(np.int16), affine),
              root / "atlas-AAL_space-MNI_dseg.nii.gz")
@@ -84,11 +84,15 @@ def training_settings(default_settings):
 
 
 @pytest.fixture
-def train_args(workspace, training_settings):
+def train_args(workspace, training_settings, default_settings):
     """``gla-model train`` arguments (the Snakemake rule's contract) writing into ``out``."""
+    preprocessing = without_resources(default_settings.preprocessing)
+    assert preprocessing["grid"] == GRID
+
     def build(out: Path, *, spec=SPEC, fold="0", threads="1", **training) -> list[str]:
         settings = job_settings(**{"models__variants__v": spec,
-                                   "training": without_resources(training_settings(**training))})
+                                   "training": without_resources(training_settings(**training)),
+                                   "preprocessing": preprocessing})
         return ["train", "--settings", settings, "--threads", threads, "--variant", "v",
                 "--folds", str(workspace / "folds.tsv"), "--fold", fold,
                 "--preproc-dir", str(workspace / "preprocess"),
@@ -113,14 +117,29 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=True)["model"]
 
 
-def test_train_cli_writes_model_history_and_state(workspace, train_args):
+def test_train_cli_writes_model_history_and_state(workspace, train_args, default_settings):
     out = workspace / "train" / "v" / "fold-0"
     assert main(train_args(out)) == 0
     record = load_checkpoint(out / "model.pt", kind=MODEL_KIND)
     folds = pd.read_csv(workspace / "folds.tsv", sep="\t")
     test_ids = set(folds.loc[folds["role_fold0"] == "test", "participant_id"])
     assert record["grid"] == GRID and record["variant"] == "v"
-    assert not test_ids & set(record["training_subjects"] + record["validation_subjects"])
+    trained = record["training_subjects"] + record["validation_subjects"]
+    assert not test_ids & set(trained)
+    # what synthesis from a raw T1w needs: the preprocessing settings, no job resources
+    assert record["preprocessing"] == without_resources(default_settings.preprocessing)
+    # and what every input is checked against: the T1w intensities of the training data
+    stats = []
+    for pid in trained:
+        path = preprocessed_path(preproc_dir=workspace / "preprocess", participant_id=pid,
+                                 field="t1w")
+        data = nib.load(path).get_fdata(dtype=np.float32)
+        stats.append(np.percentile(data[data != 0].astype(np.float64), [50, 99]))
+    low, high = np.min(stats, axis=0), np.max(stats, axis=0)
+    intensity = record["t1w_intensity"]
+    assert intensity["subjects"] == len(trained) == 5  # 10 subjects, 2 folds, 1/4 validation
+    np.testing.assert_allclose([intensity["median"], intensity["p99"]],
+                               np.stack([low, high], axis=1), rtol=1e-12)
     history = pd.read_csv(out / "history.tsv", sep="\t")
     assert list(history["split"]) == ["train", "val", "train", "val"]
     for column in ("l1", "ms_ssim", "roi", "adv", "d", "total"):
@@ -154,6 +173,34 @@ def test_record_and_fingerprint_hold_the_spec_and_training_without_threads(job, 
                                  losses=LossWeights(l1=1.0, ms_ssim=0.5, roi=1.0, adv=0.01))
     assert one.state_path == workspace / "a" / "last.pt"
     assert "threads" not in one.training.as_dict()
+
+
+def test_preprocessing_settings_are_required_and_must_match_the_images(workspace, train_args,
+                                                                      job, capsys):
+    args = train_args(workspace / "x")
+    settings = json.loads(args[args.index("--settings") + 1])
+    assert job(workspace / "x").preprocessing.grid == GRID
+    for change, message in (
+            ({"preprocessing": None}, "--settings lacks 'preprocessing'"),
+            ({"preprocessing": {**settings["preprocessing"], "grid": 64}},
+             f"are on a {GRID}\\^3 grid, but --settings has preprocessing.grid: 64"),
+            ({"preprocessing": {**settings["preprocessing"], "backend": "spm"}},
+             "'preprocessing.backend': 'spm' is not one of")):
+        changed = {key: value for key, value in {**settings, **change}.items()
+                   if value is not None}
+        args[args.index("--settings") + 1] = json.dumps(changed)
+        assert main(args) == 2
+        assert re.search(message, capsys.readouterr().err)
+    assert not (workspace / "x").exists()
+
+
+def test_other_preprocessing_settings_do_not_resume_a_run(job, workspace):
+    base = job(workspace / "a")
+    other = dataclasses.replace(base, preprocessing=dataclasses.replace(
+        base.preprocessing, reference_region="pons"))
+    rethreaded = dataclasses.replace(base, preprocessing=dataclasses.replace(
+        base.preprocessing, threads=8))
+    assert other.fingerprint() != base.fingerprint() == rethreaded.fingerprint()
 
 
 def test_checkpoint_history_and_state_must_differ(workspace, train_args):
@@ -311,12 +358,12 @@ def test_train_help_lists_only_keys_the_settings_accept(capsys):
 def test_wrong_checkpoints_fail_clearly(workspace, train_args, tmp_path):
     out = workspace / "run"
     assert main(train_args(out, epochs=1)) == 0
-    with pytest.raises(CheckpointError, match="not a gla-model/model"):
+    with pytest.raises(CheckpointError, match=r"is the training state \(last\.pt\) .* pass "
+                       rf"the selected model beside it, {re.escape(str(out / 'model.pt'))}$"):
         load_model(out / "last.pt")
-    junk = tmp_path / "junk.pt"
-    junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable"):
-        load_model(junk)
+    with pytest.raises(CheckpointError, match=r"is a trained model \(model\.pt\), not a "
+                                              r"training state; pass the last\.pt"):
+        load_checkpoint(out / "model.pt", kind=STATE_KIND)
     record = torch.load(out / "model.pt", weights_only=True)
     for change, message in (({"code_version": "0.0.0"}, "written by gla-model 0.0.0"),
                             ({"spec": {**SPEC, "k_patches": 4}}, "does not match"),

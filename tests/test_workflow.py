@@ -38,8 +38,8 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path, run_snakemake
     n_variants, n_folds = len(settings.variants), settings.cv.n_folds
     jobs = planned_jobs(run_snakemake("-n", workdir=tmp_path, configfiles=(config_file,)))
     assert jobs["build_demo_cohort"] == 1
-    assert jobs["preprocess_paired_subject"] == settings.cohort.demo.n_paired
-    assert jobs["preprocess_mri_only_subject"] == settings.cohort.demo.n_mri_only
+    demo = settings.cohort.demo
+    assert jobs["preprocess_subject"] == demo.n_paired + demo.n_mri_only
     # Per variant: one model per fold and one on every paired subject ("full").
     assert jobs["train_model"] == n_variants * (n_folds + 1)
     assert jobs["synthesize_test_fold"] == n_variants * n_folds
@@ -80,8 +80,7 @@ def test_dry_run_on_a_bids_directory_given_by_path(tmp_path, run_snakemake, plan
     jobs = planned_jobs(run_snakemake("-n", workdir=tmp_path / "run",
                                       configfiles=(config_file, tiny_preset, override)))
     assert "build_demo_cohort" not in jobs
-    assert jobs["preprocess_paired_subject"] == n_paired
-    assert jobs["preprocess_mri_only_subject"] == n_mri_only
+    assert jobs["preprocess_subject"] == n_paired + n_mri_only
 
 
 def test_invalid_config_fails_before_any_job(tmp_path, run_snakemake, write_yaml, config_file):
@@ -195,7 +194,7 @@ def test_changing_one_variant_reruns_only_that_variant(tiny_local_run, tmp_path,
                                       configfiles=configs))
     assert jobs["train_model"] == n_folds + 1  # unet3d's fold models and its full model
     assert jobs["synthesize_test_fold"] == n_folds
-    assert "preprocess_paired_subject" not in jobs
+    assert "preprocess_subject" not in jobs
     assert "make_folds" not in jobs
     dry_run = run_snakemake("-n", workdir=tiny_local_run, configfiles=configs)
     text = dry_run.stdout + dry_run.stderr

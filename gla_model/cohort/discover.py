@@ -1,39 +1,61 @@
 """BIDS cohort discovery: which subjects, diagnoses and files the workflow runs on.
 
-Runs at every DAG build, so it only lists folders (``os.scandir``, no pybids).
+Runs at every DAG build, so it only lists folders (``os.scandir``, no pybids) and reads
+participants.tsv and the subjects' sessions.tsv files.
 
-Files: ``sub-<label>/[ses-<label>/]anat/sub-<label>[_ses-<label>]_*T1w.nii[.gz]`` and
-``.../pet/sub-<label>[_ses-<label>]_*trc-<FDG tracer>_*pet.nii[.gz]`` (tracer labels
-``FDG``, ``18FFDG``, ``18FDG``, any case). Other folders and files are ignored.
+Layouts: plain BIDS and ADNI as every Clinica version's ``adni-to-bids`` writes it.
+
+- T1w: ``sub-<label>/[ses-<label>/]anat/sub-<label>[_ses-<label>]_*T1w.nii[.gz]``.
+- FDG PET: ``.../pet/sub-<label>[_ses-<label>]_*pet.nii[.gz]`` whose ``trc-`` label is an
+  FDG tracer (``FDG``, ``18FFDG``, ``18FDG``, any case; Clinica 0.6 and later write
+  ``_trc-18FFDG_rec-<step>_pet``), or that has no ``trc-`` entity and ``acq-fdg`` (any
+  case; Clinica 0.5 and earlier wrote ``sub-X_ses-M00_task-rest_acq-fdg_pet.nii.gz``).
+  Other tracers, modalities, sidecars and folders are ignored.
 
 Rules:
+
 - Session: with ``session`` given, that session for everyone. Otherwise the first
   session, in preference order, that has both a T1w and an FDG PET, else the first
   that has a T1w. Preference order: labels meaning baseline (``baseline``, ``bl``,
-  ``m00``, ``m000``, ``01``, ``1``, in that order, any case), then the rest in natural
-  order (``2`` before ``10``). The PET always comes from the chosen session.
-- Several T1w (or PET) files in one session: the lowest ``run-`` number, then the
-  first name in sorted order.
-- Diagnoses: ``diagnosis_labels`` maps "CN" and "AD" to participants.tsv values;
-  other values (MCI...) are excluded and counted; an empty diagnosis is an error.
+  ``m00``, ``m000``, ``01``, ``1``, in that order, any case; ADNI's ``M00``/``M000``),
+  then the rest in natural order (``M006`` before ``M012``, ``2`` before ``10``). The PET
+  always comes from the chosen session.
+- Several FDG PETs in the chosen session (Clinica 0.12 writes each of ADNI's processing
+  steps as a ``rec-`` label: ``coregdyn``, ``coregavg``, ``coregstd``, ``coregiso8``...):
+  the label that comes first in ``pet_reconstructions`` (cohort.pet_reconstructions; any
+  case) wins; a PET without ``rec-`` ranks after the listed labels, then unlisted labels
+  in sorted order; then the lowest ``run-``, then the name. Every such choice is logged
+  and kept in :attr:`Cohort.pet_choices` (the cohort sidecar).
+- Several T1w files in one session: the lowest ``run-`` number, then the name.
+- Exclusions, each with its reason (:class:`Exclusion`): participants listed in
+  ``exclude`` (cohort.exclude, label -> reason), and participants whose diagnosis is not
+  mapped to CN or AD by ``diagnosis_labels`` (ADNI's EMCI, LMCI, SMC, MCI...). An
+  excluded participant needs no files.
+- Diagnosis: where ``sub-<label>/sub-<label>_sessions.tsv`` has a value in
+  ``session_column`` for the chosen session, it wins over participants.tsv (ADNI's
+  diagnoses belong to visits); an empty diagnosis is an error.
 - Errors (all listed in one :class:`CohortError`): labels outside ``[A-Za-z0-9]+``,
-  duplicate participant_ids, included participants without a T1w, subject folders
-  missing from participants.tsv, empty diagnoses, a missing column, and a class with
-  fewer paired subjects than cross-validation folds.
+  duplicate participant_ids, cohort.exclude labels that are not in participants.tsv,
+  included participants without a folder or a T1w, subject folders missing from
+  participants.tsv, empty diagnoses, a missing column, and classes too small for the
+  cross-validation folds (:func:`gla_model.folds.class_size_problems`).
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
-from gla_model import vocabulary
-from gla_model.cohort.table import Cohort, Subject
+from gla_model import folds, vocabulary
+from gla_model.cohort.table import Cohort, Exclusion, Subject
 from gla_model.errors import CohortError, ConfigError
 
 LOGGER = logging.getLogger(__name__)
@@ -44,29 +66,116 @@ CLASSES = vocabulary.DIAGNOSES
 _NIFTI = (".nii", ".nii.gz")
 _RUN = re.compile(r"_run-(\d+)")
 _TRACER = re.compile(r"_trc-([A-Za-z0-9]+)")
+_ACQ = re.compile(r"_acq-([A-Za-z0-9]+)")
+_REC = re.compile(r"_rec-([A-Za-z0-9]+)")
+
+
+class _Found(NamedTuple):
+    """A participant's chosen session and files, and the ``rec-`` labels of its FDG PETs
+    in order of preference (the chosen one first)."""
+
+    subject: Subject
+    pet_labels: tuple[str, ...]
 
 
 def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
-                    diagnosis_labels: dict[str, list[str]], n_folds: int,
-                    session: str | None = None, session_column: str | None = None) -> Cohort:
+                    diagnosis_labels: dict[str, list[str]], n_folds: int, val_fraction: float,
+                    session: str | None = None, session_column: str | None = None,
+                    pet_reconstructions: Sequence[str] = (),
+                    exclude: Mapping[str, str] | None = None) -> Cohort:
     """Find the subjects of a BIDS dataset and their T1w and FDG PET files.
 
     Args:
         bids_dir: the dataset root (holds participants.tsv and sub-* folders).
         diagnosis_column: the participants.tsv column with the diagnosis.
         diagnosis_labels: {"CN": [values...], "AD": [values...]}.
-        n_folds: cross-validation folds; each class needs at least this many paired subjects.
+        n_folds: cross-validation folds (cv.n_folds).
+        val_fraction: the validation carve-out of each fold (cv.val_fraction); with
+            ``n_folds`` it sets how many paired subjects each class needs.
         session: use this session label for every subject instead of choosing.
         session_column: the column of ``sub-<label>/sub-<label>_sessions.tsv`` with the
             diagnosis at each session; where it holds a value for the chosen session, that
             value wins over participants.tsv (a diagnosis belongs to a visit).
+        pet_reconstructions: ``rec-`` labels, most preferred first (see the module doc).
+        exclude: participant label (without ``sub-``) -> why it is left out.
     """
     value_to_class = _value_map(diagnosis_labels)
     bids_dir = Path(bids_dir)
-    table = _read_participants(bids_dir / "participants.tsv", diagnosis_column)
+    participants = bids_dir / "participants.tsv"
+    exclude = {str(label): str(reason) for label, reason in (exclude or {}).items()}
+    preference = [label.lower() for label in pet_reconstructions]
     problems: list[str] = []
+    rows = _participant_rows(participants, diagnosis_column, problems)
+    problems += [f"cohort.exclude lists {label!r}, which is not a participant_id of "
+                 f"{participants}; correct the label (without sub-) or remove it"
+                 for label in sorted(set(exclude) - set(rows))]
+    folders = _subject_folders(bids_dir, problems)
+    problems += [f"folder sub-{label} is not listed in participants.tsv"
+                 for label in sorted(set(folders) - set(rows))]
+    subjects, exclusions, pet_choices = [], [], {}
+    for label, value in rows.items():
+        if not LABEL.match(label):
+            continue
+        if label in exclude:
+            exclusions.append(listed_exclusion(participant_id=label, reason=exclude[label]))
+            continue
+        found = (_find_files(folders[label], label, session, preference)
+                 if label in folders else None)
+        source = f"{diagnosis_column} {value!r} in participants.tsv"
+        if found is not None and session_column:
+            visit = _session_diagnosis(folders[label], label, found.subject.session,
+                                       session_column)
+            if visit:
+                value = visit
+                source = (f"{session_column} {visit!r} at ses-{found.subject.session} "
+                          "in its sessions.tsv")
+        if not value:
+            problems.append(f"sub-{label} has an empty {diagnosis_column!r}"
+                            + (f" and no {session_column!r} in its sessions.tsv"
+                               if session_column and label in folders else ""))
+        elif value not in value_to_class:
+            exclusions.append(Exclusion(
+                participant_id=label, cause=f"diagnosis {value}",
+                reason=f"{source} is neither CN nor AD in cohort.participants.labels"))
+        elif label not in folders:
+            problems.append(f"sub-{label} has no folder (expected {bids_dir / f'sub-{label}'})")
+        elif found is None:
+            where = f"session {session!r}" if session else "any session"
+            problems.append(f"sub-{label} has no T1w image in {where} "
+                            f"(expected anat/sub-{label}_*T1w.nii.gz)")
+        else:
+            subjects.append(replace(found.subject, diagnosis=value_to_class[value]))
+            if len(found.pet_labels) > 1:
+                pet_choices[label] = found.pet_labels
+    problems += fold_problems(subjects=subjects, n_folds=n_folds, val_fraction=val_fraction)
+    if problems:
+        raise CohortError(f"BIDS dataset {bids_dir} has {len(problems)} problem(s); fix them "
+                          "and run again:\n  - " + "\n  - ".join(problems))
+    return Cohort(subjects=tuple(sorted(subjects, key=lambda s: s.participant_id)),
+                  exclusions=tuple(sorted(exclusions, key=lambda e: e.participant_id)),
+                  pet_choices=dict(sorted(pet_choices.items())))
+
+
+def listed_exclusion(*, participant_id: str, reason: str) -> Exclusion:
+    """The exclusion of a participant listed in cohort.exclude with ``reason``."""
+    return Exclusion(participant_id=participant_id, cause="cohort.exclude",
+                     reason=f"cohort.exclude: {reason}")
+
+
+def fold_problems(*, subjects: Sequence[Subject], n_folds: int,
+                  val_fraction: float) -> list[str]:
+    """Why the paired subjects cannot be split into the cross-validation folds."""
+    paired = [s for s in subjects if s.group == vocabulary.PAIRED]
+    return folds.class_size_problems(
+        counts={name: sum(s.diagnosis == name for s in paired) for name in CLASSES},
+        n_folds=n_folds, val_fraction=val_fraction)
+
+
+def _participant_rows(path: Path, column: str, problems: list[str]) -> dict[str, str]:
+    """participants.tsv as label -> diagnosis value (stripped), in file order."""
+    table = _read_participants(path, column)
     rows: dict[str, str] = {}
-    for raw_id, value in zip(table["participant_id"], table[diagnosis_column], strict=True):
+    for raw_id, value in zip(table["participant_id"], table[column], strict=True):
         label = raw_id.removeprefix("sub-")
         if not LABEL.match(label):
             problems.append(f"participant_id {raw_id!r} is not a BIDS label (letters and "
@@ -74,48 +183,7 @@ def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
         elif label in rows:
             problems.append(f"participant_id sub-{label} appears more than once")
         rows.setdefault(label, value.strip())
-
-    folders = _subject_folders(bids_dir, problems)
-    problems += [f"folder sub-{label} is not listed in participants.tsv"
-                 for label in sorted(set(folders) - set(rows))]
-    subjects, excluded = [], {}
-    for label, value in rows.items():
-        if not LABEL.match(label):
-            continue
-        if label not in folders:
-            if not value:
-                problems.append(f"sub-{label} has an empty {diagnosis_column!r}")
-            elif value in value_to_class:
-                problems.append(f"sub-{label} has no folder "
-                                f"(expected {bids_dir / f'sub-{label}'})")
-            else:
-                excluded[value] = excluded.get(value, 0) + 1
-            continue
-        found = _find_files(folders[label], label, "", session)
-        visit_value = (_session_diagnosis(folders[label], label, found.session, session_column)
-                       if found is not None and session_column else "")
-        value = visit_value or value
-        if not value:
-            problems.append(f"sub-{label} has an empty {diagnosis_column!r}"
-                            + (f" and no {session_column!r} in its sessions.tsv"
-                               if session_column else ""))
-        elif value not in value_to_class:
-            excluded[value] = excluded.get(value, 0) + 1
-        elif found is None:
-            where = f"session {session!r}" if session else "any session"
-            problems.append(f"sub-{label} has no T1w image in {where} "
-                            f"(expected anat/sub-{label}_*T1w.nii.gz)")
-        else:
-            subjects.append(replace(found, diagnosis=value_to_class[value]))
-    problems += _fold_problems(subjects, n_folds)
-    if problems:
-        raise CohortError(f"BIDS dataset {bids_dir} has {len(problems)} problem(s); fix them "
-                          "and run again:\n  - " + "\n  - ".join(problems))
-    if excluded:
-        LOGGER.info("excluded subjects by diagnosis: %s",
-                    ", ".join(f"{v}: {n}" for v, n in sorted(excluded.items())))
-    return Cohort(subjects=tuple(sorted(subjects, key=lambda s: s.participant_id)),
-                  excluded=excluded)
+    return rows
 
 
 def _session_diagnosis(folder: str, label: str, session: str | None, column: str) -> str:
@@ -123,13 +191,15 @@ def _session_diagnosis(folder: str, label: str, session: str | None, column: str
     path = Path(folder) / f"sub-{label}_sessions.tsv"
     if session is None or not path.is_file():
         return ""
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    if "session_id" not in table.columns:
-        raise CohortError(f"{path} has no session_id column; BIDS sessions files need one.")
-    if column not in table.columns:
-        return ""
-    match = table.loc[table["session_id"].str.removeprefix("ses-") == session, column]
-    return match.iloc[0].strip() if len(match) else ""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        if "session_id" not in (reader.fieldnames or ()):
+            raise CohortError(f"{path} has no session_id column; BIDS sessions files need "
+                              "one.")
+        for row in reader:
+            if (row["session_id"] or "").strip().removeprefix("ses-") == session:
+                return (row.get(column) or "").strip()
+    return ""
 
 
 def _value_map(diagnosis_labels: dict[str, list[str]]) -> dict[str, str]:
@@ -175,8 +245,8 @@ def _subject_folders(bids_dir: Path, problems: list[str]) -> dict[str, str]:
     return folders
 
 
-def _find_files(folder: str, label: str, diagnosis: str, session: str | None
-                ) -> Subject | None:
+def _find_files(folder: str, label: str, session: str | None,
+                preference: Sequence[str]) -> _Found | None:
     sessions = _listdir(folder)
     session_labels = [name[4:] for name, is_dir in sessions.items()
                       if is_dir and name.startswith("ses-")]
@@ -190,16 +260,23 @@ def _find_files(folder: str, label: str, diagnosis: str, session: str | None
     found = []
     for candidate in candidates:
         base = folder if candidate is None else os.path.join(folder, f"ses-{candidate}")
-        t1w = _pick(os.path.join(base, "anat"), prefix, _is_t1w)
-        if t1w is not None:
-            found.append((candidate, t1w, _pick(os.path.join(base, "pet"), prefix, _is_fdg_pet)))
+        t1w = _files(os.path.join(base, "anat"), prefix, _is_t1w, _run_order)
+        if t1w:
+            pets = _files(os.path.join(base, "pet"), prefix, _is_fdg_pet,
+                          lambda name: _pet_order(name, preference))
+            found.append((candidate, t1w[0], pets))
     if not found:
         return None
-    chosen_session, t1w, pet = next((f for f in found if f[2] is not None), found[0])
-    return Subject(participant_id=label, diagnosis=diagnosis,
-                   group=vocabulary.MRI_ONLY_SUBJECTS if pet is None else vocabulary.PAIRED,
-                   session=chosen_session,
-                   t1w=Path(t1w), pet=None if pet is None else Path(pet))
+    chosen_session, t1w, pets = next((f for f in found if f[2]), found[0])
+    labels = tuple(dict.fromkeys(_rec_label(os.path.basename(p)) for p in pets))
+    if len(labels) > 1:
+        LOGGER.info("sub-%s: FDG PET %s chosen over %s (cohort.pet_reconstructions)", label,
+                    os.path.basename(pets[0]), ", ".join(os.path.basename(p) for p in pets[1:]))
+    subject = Subject(participant_id=label, diagnosis="",
+                      group=vocabulary.PAIRED if pets else vocabulary.MRI_ONLY_SUBJECTS,
+                      session=chosen_session, t1w=Path(t1w),
+                      pet=Path(pets[0]) if pets else None)
+    return _Found(subject=subject, pet_labels=labels)
 
 
 def _session_order(label: str) -> tuple:
@@ -222,18 +299,33 @@ def _listdir(folder: str) -> dict[str, bool]:
         return {}
 
 
-def _pick(folder: str, prefix: str, accept) -> str | None:
-    """The file of ``folder`` named ``prefix*`` that ``accept`` takes, lowest run first."""
+def _files(folder: str, prefix: str, accept, order) -> list[str]:
+    """The files of ``folder`` named ``prefix*`` that ``accept`` takes, best first."""
     names = [name for name, is_dir in _listdir(folder).items()
              if not is_dir and name.startswith(prefix) and accept(name)]
-    if not names:
-        return None
-    return os.path.join(folder, min(names, key=_run_order))
+    return [os.path.join(folder, name) for name in sorted(names, key=order)]
 
 
 def _run_order(name: str) -> tuple:
     run = _RUN.search(name)
     return (int(run.group(1)) if run else 0, name)
+
+
+def _rec_label(name: str) -> str:
+    rec = _REC.search(name)
+    return rec.group(1) if rec else ""
+
+
+def _pet_order(name: str, preference: Sequence[str]) -> tuple:
+    """Listed ``rec-`` labels in their order, then no ``rec-``, then the rest sorted."""
+    label = _rec_label(name)
+    if label.lower() in preference:
+        rank = (0, preference.index(label.lower()), "")
+    elif not label:
+        rank = (1, 0, "")
+    else:
+        rank = (2, 0, label)
+    return (*rank, *_run_order(name))
 
 
 def _stem(name: str) -> str | None:
@@ -250,19 +342,10 @@ def _is_t1w(name: str) -> bool:
 
 def _is_fdg_pet(name: str) -> bool:
     stem = _stem(name)
-    tracer = _TRACER.search(name)
-    return (stem is not None and stem.endswith("_pet")
-            and tracer is not None and tracer.group(1).lower() in FDG_TRACERS)
-
-
-def _fold_problems(subjects: list[Subject], n_folds: int) -> list[str]:
-    if n_folds < 2:
-        raise ConfigError(f"cross-validation needs at least 2 folds, got {n_folds}")
-    problems = []
-    for name in CLASSES:
-        count = sum(s.group == vocabulary.PAIRED and s.diagnosis == name for s in subjects)
-        if count < n_folds:
-            problems.append(f"class {name} has {count} paired subjects (T1w and FDG PET), "
-                            f"fewer than the {n_folds} cross-validation folds; add subjects "
-                            "or lower the number of folds")
-    return problems
+    if stem is None or not stem.endswith("_pet"):
+        return False
+    tracer = _TRACER.search(stem)
+    if tracer is not None:
+        return tracer.group(1).lower() in FDG_TRACERS
+    acquisition = _ACQ.search(stem)
+    return acquisition is not None and acquisition.group(1).lower() == "fdg"

@@ -1,9 +1,10 @@
 """Write the built-in synthetic cohort as a BIDS dataset, with its ground truth.
 
-Layout under the output folder::
+Layout under the output folder (valid BIDS: the official validator finds no error)::
 
-    dataset_description.json, participants.tsv (participant_id, diagnosis), participants.json
-    sub-<id>/anat/sub-<id>_T1w.nii.gz
+    dataset_description.json, README, participants.tsv (participant_id, diagnosis),
+    participants.json, .bidsignore (derivatives/truth/: not a BIDS-Derivatives dataset)
+    sub-<id>/anat/sub-<id>_T1w.nii.gz (+ .json)
     sub-<id>/pet/sub-<id>_trc-FDG_pet.nii.gz (+ .json)       paired subjects only
     derivatives/truth/sub-<id>/
         sub-<id>_truth.json                    diagnosis, severity, transforms (4x4, world mm)
@@ -12,7 +13,10 @@ Layout under the output folder::
         sub-<id>_space-T1w_desc-truth_xfm.nii.gz   (x, y, z, 3): the MNI mm each T1w voxel
                                                     came from; NaN outside the brain mask
 
-The same seed gives byte-identical files (gzip headers carry no time or name).
+The sidecars say plainly that the data are simulated (``Manufacturer`` is
+:data:`SIMULATOR`, no reconstruction, no attenuation correction); the PET timing
+(``FrameTimesStart``, ``FrameDuration``) is that of the simulated frames. The same seed gives
+byte-identical files (gzip headers carry no time or name).
 """
 
 from __future__ import annotations
@@ -24,12 +28,35 @@ from pathlib import Path
 
 import pandas as pd
 
+from gla_model import __version__
 from gla_model.demo_cohort.anatomy import reference_anatomy
 from gla_model.demo_cohort.plan import DemoSubject, plan_demo_cohort
 from gla_model.demo_cohort.simulate import simulate_subject
 from gla_model.niftiio import write_image_atomic, write_text_atomic
 
-BIDS_VERSION = "1.9.0"
+BIDS_VERSION = "1.10.0"
+#: ``Manufacturer`` of every sidecar: no scanner produced these images.
+SIMULATOR = "gla-model demo simulator"
+_NOT_ACQUIRED = "none: simulated image"
+_SOFTWARE = f"gla-model {__version__}"
+#: The BIDS-PET keys that describe a scanner and a reconstruction, for a simulated PET
+#: (tissue uptake blurred by a Gaussian PSF, with noise). FDG needs no injected mass or
+#: specific radioactivity ("n/a", as BIDS-PET says); the dose is a typical FDG dose.
+PET_SIDECAR = {
+    "Manufacturer": SIMULATOR, "ManufacturersModelName": "simulated FDG-PET, no scanner",
+    "SoftwareVersions": _SOFTWARE, "InstitutionName": _NOT_ACQUIRED, "BodyPart": "BRAIN",
+    "TracerMolecularWeight": 181.15, "TracerMolecularWeightUnits": "g/mol",
+    "InjectedRadioactivity": 185, "InjectedRadioactivityUnits": "MBq",
+    "InjectedMass": "n/a", "InjectedMassUnits": "n/a",
+    "SpecificRadioactivity": "n/a", "SpecificRadioactivityUnits": "n/a",
+    "AcquisitionMode": _NOT_ACQUIRED, "ImageDecayCorrected": True, "ImageDecayCorrectionTime": 0,
+    "ReconMethodName": _NOT_ACQUIRED, "ReconMethodParameterLabels": ["none"],
+    "ReconMethodParameterUnits": ["none"], "ReconMethodParameterValues": [0],
+    "ReconFilterType": "none", "ReconFilterSize": 0, "AttenuationCorrection": _NOT_ACQUIRED,
+}
+T1W_SIDECAR = {"Manufacturer": SIMULATOR, "ManufacturersModelName": "simulated T1w, no scanner",
+               "SoftwareVersions": _SOFTWARE, "InstitutionName": _NOT_ACQUIRED,
+               "BodyPart": "BRAIN"}
 
 
 def write_demo_cohort(*, out_dir: Path | str, n_paired: int, n_mri_only: int, seed: int,
@@ -72,9 +99,10 @@ def _write_subject(*, subject: DemoSubject, seed: int, out_dir: Path, reference_
                                  anatomy=reference_anatomy(mm=reference_mm),
                                  t1_voxel_mm=t1_voxel_mm, pet_voxel_mm=pet_voxel_mm)
     write_image_atomic(simulated.t1w, out_dir / subject.t1w)
+    write_text_atomic(_json(T1W_SIDECAR), out_dir / subject.t1w.replace(".nii.gz", ".json"))
     if subject.pet is not None:
         write_image_atomic(simulated.pet, out_dir / subject.pet)
-        write_text_atomic(_json(simulated.pet_sidecar),
+        write_text_atomic(_json({**PET_SIDECAR, **simulated.pet_sidecar}),
                           out_dir / subject.pet.replace(".nii.gz", ".json"))
     truth = out_dir / subject.truth_dir
     prefix = f"sub-{subject.participant_id}"
@@ -88,17 +116,32 @@ def _write_subject(*, subject: DemoSubject, seed: int, out_dir: Path, reference_
 def _write_dataset_files(*, out_dir: Path, plan: list[DemoSubject], seed: int) -> None:
     description = {
         "Name": "GLA-GAN built-in synthetic cohort", "BIDSVersion": BIDS_VERSION,
-        "DatasetType": "raw", "License": "CC0",
+        "DatasetType": "raw", "License": "CC0", "Authors": [SIMULATOR],
         "GeneratedBy": [{"Name": "gla-model demo-cohort", "Description": f"seed {seed}"}],
     }
     write_text_atomic(_json(description), out_dir / "dataset_description.json")
-    write_text_atomic(_json({"diagnosis": {"Description": "clinical diagnosis",
-                                           "Levels": {"CN": "cognitively normal",
-                                                      "AD": "Alzheimer's disease"}}}),
-                      out_dir / "participants.json")
+    write_text_atomic(_json({
+        "participant_id": {"Description": "label of the simulated subject"},
+        "diagnosis": {"Description": "simulated clinical diagnosis",
+                      "Levels": {"CN": "cognitively normal", "AD": "Alzheimer's disease"}}}),
+        out_dir / "participants.json")
+    write_text_atomic(_README.format(seed=seed, simulator=SIMULATOR), out_dir / "README")
+    write_text_atomic("derivatives/truth/\n", out_dir / ".bidsignore")
     table = pd.DataFrame({"participant_id": [f"sub-{s.participant_id}" for s in plan],
                           "diagnosis": [s.diagnosis for s in plan]})
     write_text_atomic(table.to_csv(sep="\t", index=False), out_dir / "participants.tsv")
+
+
+_README = """# GLA-GAN built-in synthetic cohort (simulated, seed {seed})
+
+Every image here is simulated by `gla-model demo-cohort` ({simulator}) from the MNI152
+template, its tissue priors and the AAL atlas: no person was scanned and no scanner was
+used. Each subject has its own pose, deformation, voxel order, bias field and noise; AD
+subjects have atrophy (T1w) and hypometabolism (FDG-PET) driven by one severity.
+Ground truth (transforms, brain masks, tissue maps, severity) is under
+`derivatives/truth/` (listed in `.bidsignore`). See `gla_model/demo_cohort/` in the
+gla-model repository.
+"""
 
 
 def _json(value: dict) -> str:

@@ -26,7 +26,12 @@ from gla_model import folds as folds_module
 from gla_model import ssim as ssim_module
 from gla_model import vocabulary
 from gla_model.errors import ConfigError, InputImageError
-from gla_model.layout import model_folder, preprocessed_path, synthetic_pet_path
+from gla_model.layout import (
+    model_folder,
+    preprocessed_names,
+    preprocessed_path,
+    synthetic_pet_path,
+)
 from gla_model.niftiio import load_image, write_text_atomic
 from gla_model.tsvio import write_table
 
@@ -39,6 +44,8 @@ SSIM_SPEC = ssim_module.METRIC_SSIM_SPEC
 MS_SSIM_SPEC = ssim_module.LOSS_MS_SSIM_SPEC
 MS_SSIM_WEIGHTS = ssim_module.PAPER_MS_SSIM_WEIGHTS
 MAX_INTENSITY = 1.0
+#: The brain mask file, as the metric spec names it.
+MASK_NAME = preprocessed_names(participant_id="<id>", has_pet=False)["mask"]
 
 
 def mae_in_mask(*, prediction: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
@@ -88,7 +95,7 @@ def metric_spec() -> dict:
         "dimensionality": "3D",
         "intensity_scale": "preprocessed PET in [0, 1] (SUVR / fixed factor); "
                            "synthetic PET not clipped",
-        "mask": "the subject's brain mask (sub-<id>_space-MNI_desc-brain_mask), voxels != 0",
+        "mask": f"the subject's brain mask ({MASK_NAME}), voxels != 0",
         "ssim": {**window(SSIM_SPEC),
                  "definition": "Wang et al. 2004 map with population (co)variances and "
                                "symmetric edge padding (scikit-image gaussian_weights=True), "

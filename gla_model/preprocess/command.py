@@ -76,16 +76,19 @@ def _run(*, participant_id: str, t1w: Path | str, pet: Path | str | None, out_di
     check_tools(settings=settings)
     inputs.load_t1w(path=t1w, participant_id=participant_id)
     if pet:
-        inputs.load_pet(path=pet, participant_id=participant_id)
+        inputs.load_pet(path=pet, participant_id=participant_id,
+                        window_min=settings.pet_window_min)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     names = layout.preprocessed_names(participant_id=participant_id, has_pet=bool(pet))
+    expected = [*names.values(), *layout.sidecar_names(participant_id=participant_id,
+                                                       has_pet=bool(pet)).values()]
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", dir=out_dir.parent) as work:
         staging = Path(work) / "staging"
         _run_workflow(
             work=Path(work), nipype_dir=Path(work_dir or Path(work) / "nipype"),
             staging=staging, participant_id=participant_id, t1w=t1w, pet=pet,
             settings=settings)
-        missing = [name for name in names.values() if not (staging / name).is_file()]
+        missing = [name for name in expected if not (staging / name).is_file()]
         if missing:
             raise GlaModelError(f"sub-{participant_id}: the workflow did not write {missing}")
         _replace_folder(staging=staging, out_dir=out_dir)
@@ -110,10 +113,15 @@ def _run_workflow(*, work: Path, nipype_dir: Path, staging: Path, participant_id
     nipype_logging.update_logging(config)
     workflow = init_preprocess_wf(participant_id=participant_id, has_pet=bool(pet),
                                   settings=settings)
-    export = Node(ExportOutputs(participant_id=participant_id, out_dir=str(staging)),
+    export = Node(ExportOutputs(participant_id=participant_id, out_dir=str(staging),
+                                t1w_source=str(t1w), pet_source=str(pet or ""),
+                                backend=settings.backend, grid=settings.grid,
+                                reference_region=settings.reference_region),
                   name="export_outputs")
     fields = [f for f in layout.PREPROCESSED_FIELDS if pet or f != "pet"]
     workflow.connect([(workflow.get_node("outputnode"), export, [(f, f) for f in fields])])
+    if pet:
+        workflow.connect(workflow.get_node("load_inputs"), "pet_frames", export, "pet_frames")
     workflow.base_dir = str(nipype_dir.resolve())
     workflow.inputs.inputnode.t1w = str(Path(t1w).resolve())
     if pet:

@@ -1,26 +1,26 @@
-"""The ``fsl`` backend: the paper's chain through nipype's own FSL, ROBEX and SPM12 interfaces.
+"""The ``fsl`` backend: the paper's chain through nipype's own FSL and ROBEX interfaces.
 
-AC-PC (SPM12 Coregister, estimate only, which rewrites the header; or a 6-dof FLIRT
-whose matrix initializes the 12-dof one) -> ROBEX skull strip -> fslmaths intensity
-normalization (divide by the 99.5th brain percentile, clip to [0, 1]) -> 12-dof FLIRT
-to MNI152 -> FAST (3 classes) in native space -> each image to the model grid by one
-``flirt -applyxfm``. PET: 6-dof FLIRT to the T1w, then PET -> T1w -> MNI -> grid as one
-matrix composed with fslpy (:func:`gla_model.preprocess.fsl_steps.flirt_to_grid`).
+AC-PC (``acpc``: SPM12's, see :mod:`gla_model.preprocess.spm`, which rewrites the
+header; or a 6-dof FLIRT whose matrix initializes the 12-dof one; or none) -> ROBEX skull
+strip -> fslmaths intensity normalization (divide by the 99.5th brain percentile, clip to
+[0, 1]) -> 12-dof FLIRT to MNI152 -> FAST (3 classes) in native space -> each image to the
+model grid by one ``flirt -applyxfm``. PET: 6-dof FLIRT to the T1w, then PET -> T1w -> MNI
+-> grid as one matrix composed with fslpy
+(:func:`gla_model.preprocess.fsl_steps.flirt_to_grid`).
 """
 
 from __future__ import annotations
 
-from nipype.algorithms.misc import Gunzip
-from nipype.interfaces import fsl, spm
-from nipype.interfaces.robex.preprocess import RobexSegment
+from nipype.interfaces import fsl
 from nipype.interfaces.utility import IdentityInterface, Merge
 from nipype.pipeline.engine import Node, Workflow
 
 from gla_model.preprocess.fsl_steps import fsl_template
-from gla_model.preprocess.interfaces.fsl import FlirtToGrid, GridReference
+from gla_model.preprocess.interfaces.fsl import FlirtToGrid, FlirtToXfm, GridReference
+from gla_model.preprocess.interfaces.robex import robex_node
+from gla_model.preprocess.interfaces.spm import spm_acpc_node
 from gla_model.preprocess.outputs import SPATIAL_FIELDS
-from gla_model.preprocess.tools import matlab_command
-from gla_model.settings import PreprocessingSettings, SpmSettings
+from gla_model.settings import PreprocessingSettings
 
 #: Percentile of brain intensities that maps to 1.0 in the normalized T1w.
 NORMALIZATION_PERCENTILE = 99.5
@@ -34,38 +34,31 @@ def init_fsl_wf(*, has_pet: bool, settings: PreprocessingSettings,
     Args:
         has_pet: whether ``inputnode.pet`` is given (paired subject).
         settings: ``grid``, ``template`` (default: ``$FSLDIR``'s MNI152_T1_1mm_brain)
-            and ``acpc`` is ``"spm"`` (SPM12 Coregister to the template,
-            estimate only) or ``"flirt"`` (6-dof FLIRT, a documented substitute);
-            ``spm`` says how SPM12 runs (see
-            :func:`configure_spm`).
+            and ``acpc``: ``spm`` (SPM12 to its canonical T1, estimate only, run as
+            ``spm`` says), ``flirt`` (6-dof FLIRT, a documented substitute) or ``none``.
     """
     grid, acpc = settings.grid, settings.acpc
     reference = fsl_template(template=settings.template)
     workflow = Workflow(name=name)
     inputnode = Node(IdentityInterface(fields=["t1w", "pet"]), name="inputnode")
     outputnode = Node(IdentityInterface(fields=list(SPATIAL_FIELDS)), name="outputnode")
-    robex = Node(RobexSegment(), name="robex_skull_strip")
+    robex = robex_node()
     flirt = Node(fsl.FLIRT(dof=12, reference=reference, out_matrix_file="t1w_to_mni.mat"),
                  name="flirt_to_mni")
     if acpc == "spm":
-        configure_spm(settings=settings.spm)
-        acpc_node = Node(spm.Coregister(jobtype="estimate"), name="spm_acpc")
-        if reference.endswith(".gz"):  # SPM reads uncompressed NIfTI only
-            gunzip = Node(Gunzip(in_file=reference), name="gunzip_template")
-            workflow.connect(gunzip, "out_file", acpc_node, "target")
-        else:
-            acpc_node.inputs.target = reference
+        acpc_node = spm_acpc_node(settings=settings.spm)
         workflow.connect([(inputnode, acpc_node, [("t1w", "source")]),
-                          (acpc_node, robex, [("coregistered_source", "in_file")])])
+                          (acpc_node, robex, [("out_file", "in_file")])])
     elif acpc == "flirt":
         acpc_node = Node(fsl.FLIRT(dof=6, reference=reference, out_matrix_file="acpc.mat"),
                          name="flirt_acpc")
         workflow.connect([(inputnode, acpc_node, [("t1w", "in_file")]),
                           (inputnode, robex, [("t1w", "in_file")]),
                           (acpc_node, flirt, [("out_matrix_file", "in_matrix_file")])])
+    elif acpc == "none":
+        workflow.connect(inputnode, "t1w", robex, "in_file")
     else:
-        raise ValueError(f"preprocessing.acpc must be 'spm' or 'flirt' in the fsl backend, "
-                         f"got {acpc!r}")
+        raise ValueError(f"preprocessing.acpc must be 'spm', 'flirt' or 'none', got {acpc!r}")
     stats = Node(fsl.ImageStats(op_string=f"-k %s -P {NORMALIZATION_PERCENTILE}"),
                  name="brain_percentile")
     divide = Node(fsl.BinaryMaths(operation="div"), name="normalize_divide")
@@ -73,6 +66,7 @@ def init_fsl_wf(*, has_pet: bool, settings: PreprocessingSettings,
     fast = Node(fsl.FAST(number_classes=3, img_type=1), name="fast_segmentation")
     grid_ref = Node(GridReference(grid=grid), name="grid_reference")
     t1_matrix = Node(FlirtToGrid(references=[reference]), name="t1w_grid_matrix")
+    xfm = Node(FlirtToXfm(reference=reference), name="t1w_xfm")
     workflow.connect([
         (robex, stats, [("out_file", "in_file"), ("out_mask", "mask_file")]),
         (robex, divide, [("out_file", "in_file")]),
@@ -84,6 +78,10 @@ def init_fsl_wf(*, has_pet: bool, settings: PreprocessingSettings,
         (robex, t1_matrix, [("out_file", "sources")]),
         (grid_ref, t1_matrix, [("out_file", "grid")]),
         (robex, outputnode, [("out_mask", "native_mask")]),
+        (flirt, xfm, [("out_matrix_file", "matrix")]),
+        (robex, xfm, [("out_file", "source")]),
+        (inputnode, xfm, [("t1w", "native")]),
+        (xfm, outputnode, [("out_file", "xfm")]),
     ])
     to_grid = {"t1w": (clip, "out_file"), "mask": (robex, "out_mask"),
                "csf": (fast, ("partial_volume_files", _pve_csf)),
@@ -122,22 +120,6 @@ def init_fsl_wf(*, has_pet: bool, settings: PreprocessingSettings,
             (pet_apply, outputnode, [("out_file", "pet")]),
         ])
     return workflow
-
-
-def configure_spm(*, settings: SpmSettings) -> None:
-    """Point nipype's SPM interfaces at MATLAB + SPM12 (``spm_mode: matlab``) or at the
-    standalone SPM12 (``spm_path`` = run_spm12.sh, ``matlab`` = the MCR folder)."""
-    spm_mode, spm_path = settings.mode, settings.path
-    matlab_cmd = matlab_command(settings=settings)
-    if spm_mode == "standalone":
-        spm.SPMCommand.set_mlab_paths(matlab_cmd=f"{spm_path} {matlab_cmd} script",
-                                      use_mcr=True)
-    elif spm_mode == "matlab":
-        spm.SPMCommand.set_mlab_paths(matlab_cmd=matlab_cmd,
-                                      paths=spm_path, use_mcr=False)
-    else:
-        raise ValueError(f"preprocessing.spm.mode must be 'matlab' or 'standalone', "
-                         f"got {spm_mode!r}")
 
 
 def _pve_csf(files):

@@ -39,6 +39,25 @@ def flirt_to_grid(*, chain: list[tuple[str, str, str]], grid: str) -> np.ndarray
                    from_="world", to="world")
 
 
+def flirt_to_xfm(*, matrix: str, source: str, reference: str, native: str) -> np.ndarray:
+    """The MNI -> native T1w map (the ``xfm`` output, see :mod:`gla_model.preprocess.xfm`)
+    of a T1w -> MNI FLIRT ``matrix`` estimated from ``source`` to ``reference``.
+
+    ``source`` may carry another header than the ``native`` T1w (SPM's AC-PC rewrites it)
+    but must have its voxels, so native world = native affine @ inv(source affine) @
+    source world.
+    """
+    source_image, native_image = Image(source), Image(native)
+    if source_image.shape[:3] != native_image.shape[:3]:
+        raise ValueError(f"{source} (shape {source_image.shape}) does not have the voxels of "
+                         f"the T1w {native} (shape {native_image.shape})")
+    to_mni = fromFlirt(np.loadtxt(matrix), source_image, Image(reference),
+                       from_="world", to="world")
+    source_to_native = native_image.getAffine("voxel", "world") @ source_image.getAffine(
+        "world", "voxel")
+    return source_to_native @ np.linalg.inv(to_mni)
+
+
 def fsl_template(*, template: str | None) -> str:
     """``template`` or FSL's MNI152_T1_1mm_brain (needs FSLDIR)."""
     if template:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
@@ -10,6 +11,12 @@ import numpy as np
 
 from gla_model.errors import InputImageError
 from gla_model.niftiio import load_image
+from gla_model.preprocess.frames import (
+    FrameSelection,
+    average_frames,
+    read_frame_timing,
+    select_frames,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -25,16 +32,30 @@ def load_t1w(*, path: Path | str, participant_id: str) -> nib.Nifti1Image:
     return _finish(data, image, path, participant_id, "T1w")
 
 
-def load_pet(*, path: Path | str, participant_id: str) -> nib.Nifti1Image:
-    """The PET image as float32 in RAS+; 4D frames are averaged (logged)."""
+def load_pet(*, path: Path | str, participant_id: str,
+             window_min: Sequence[float] | None = None
+             ) -> tuple[nib.Nifti1Image, FrameSelection]:
+    """The PET image as float32 in RAS+, and how its frames were averaged.
+
+    Frames are averaged with the weights of :func:`gla_model.preprocess.frames.select_frames`
+    (by ``FrameDuration`` from the JSON sidecar, or equal without one; only frames inside
+    ``window_min`` = [start, end] minutes after injection when given); logged.
+    """
     image = _load(path, participant_id, "PET")
     data = np.asarray(image.dataobj)
-    if data.ndim == 4 and data.shape[3] > 1:
-        LOGGER.info("sub-%s: PET %s has %d frames; averaging them", participant_id, path,
-                    data.shape[3])
-        data = np.nanmean(data.astype(np.float64), axis=3)
+    n_frames = data.shape[3] if data.ndim == 4 else 1
+    try:
+        starts, durations = read_frame_timing(pet=path, n_frames=n_frames)
+        selection = select_frames(n_frames=n_frames, starts_s=starts, durations_s=durations,
+                                  window_min=window_min, pet=path)
+    except InputImageError as error:
+        raise InputImageError(f"sub-{participant_id}: {error}") from error
+    LOGGER.info("sub-%s: PET %s has %d frame(s); %s", participant_id, path, n_frames,
+                selection.describe())
+    if data.ndim == 4:
+        data = average_frames(data=data, selection=selection)
     data = _squeeze_to_3d(data, path, participant_id, "PET")
-    return _finish(data, image, path, participant_id, "PET")
+    return _finish(data, image, path, participant_id, "PET"), selection
 
 
 def _load(path: Path | str, participant_id: str, role: str) -> nib.Nifti1Image:

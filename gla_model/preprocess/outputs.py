@@ -8,6 +8,7 @@ The fields of the subject workflow's ``outputnode`` are the preprocessed files o
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,17 +17,25 @@ import nibabel as nib
 import numpy as np
 
 from gla_model import layout
+from gla_model.niftiio import write_text_atomic
+from gla_model.preprocess.xfm import read_xfm, write_xfm
 
 #: ``outputnode`` of a backend's spatial workflow (``init_ants_wf``, ``init_fsl_wf``): the
-#: images on the model grid, with the PET in its input units, plus the native brain mask.
-SPATIAL_FIELDS = ("t1w", "gm", "wm", "csf", "mask", "native_mask", "pet")
+#: images on the model grid, with the PET in its input units, the native brain mask, and
+#: ``xfm``, the MNI -> native T1w RAS affine (see :mod:`gla_model.preprocess.xfm`).
+SPATIAL_FIELDS = ("t1w", "gm", "wm", "csf", "mask", "native_mask", "xfm", "pet")
 
 
 def export_output(*, source: Path | str, target: Path | str, field: str,
                   brain_mask: np.ndarray | None = None) -> None:
     """Copy one output to ``target``: masks as uint8 0/1, other images float32 in [0, 1]
     with MNI (code 4) qform/sform; the T1w and PET are set to 0 outside ``brain_mask``
-    (the grid mask); figures and tables are copied as they are."""
+    (the grid mask); the transform is checked and rewritten; figures and tables are copied
+    as they are."""
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    if field == "xfm":
+        write_xfm(read_xfm(path=source), path=target)
+        return
     if field not in layout.PREPROCESSED_IMAGES:
         shutil.copyfile(source, target)
         return
@@ -45,10 +54,11 @@ def export_output(*, source: Path | str, target: Path | str, field: str,
 
 
 def export_outputs(*, participant_id: str, sources: Mapping[str, Path | str],
-                   out_dir: Path | str) -> dict[str, Path]:
+                   out_dir: Path | str, sidecars: Mapping[str, Mapping]) -> dict[str, Path]:
     """Write every output of ``sources`` (field -> workflow file) into ``out_dir`` under
-    its final name (see :func:`export_output`); a ``pet`` source makes a paired subject.
-    Returns field -> written file."""
+    its final name (see :func:`export_output`), and each image's JSON sidecar from
+    ``sidecars`` (field -> metadata, :func:`gla_model.preprocess.sidecars.subject_sidecars`);
+    a ``pet`` source makes a paired subject. Returns field -> written file."""
     names = layout.preprocessed_names(participant_id=participant_id,
                                       has_pet=bool(sources.get("pet")))
     missing = [field for field in names if not sources.get(field)]
@@ -60,4 +70,11 @@ def export_outputs(*, participant_id: str, sources: Mapping[str, Path | str],
     for field, name in names.items():
         export_output(source=sources[field], target=folder / name, field=field,
                       brain_mask=brain_mask)
+    sidecar_names = layout.sidecar_names(participant_id=participant_id,
+                                         has_pet=bool(sources.get("pet")))
+    missing = sorted(set(sidecar_names) - set(sidecars))
+    if missing:
+        raise ValueError(f"sub-{participant_id}: no sidecar metadata for outputs {missing}")
+    for field, name in sidecar_names.items():
+        write_text_atomic(json.dumps(sidecars[field], indent=2) + "\n", folder / name)
     return {field: folder / name for field, name in names.items()}

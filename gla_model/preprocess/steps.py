@@ -16,6 +16,7 @@ import ants
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
+from scipy.spatial.transform import Rotation
 
 from gla_model import resources
 from gla_model.preprocess.spatial import (
@@ -33,6 +34,14 @@ T1_NORMALIZATION_PERCENTILE = 99.5
 #: order that starts the mixture fit of :func:`segment_tissues`.
 TISSUES = ("CSF", "GM", "WM")
 N4_CONVERGENCE = {"iters": [20, 20], "tol": 1e-4}
+#: Where ROBEX's atlas head lies relative to MNI: the rigid pull map (RAS, mm) MNI ->
+#: ROBEX 1.2's ``ref_vols/atlas.nii.gz``, measured once by :func:`register_affine` (Rigid,
+#: 2 mm, every voxel) of that atlas times its ``atlas_mask`` to the bundled MNI152 with its
+#: brain mask: pitched 20 degrees nose-up, 13 mm forward.
+ROBEX_ATLAS_FROM_MNI = np.eye(4)
+ROBEX_ATLAS_FROM_MNI[:3, :3] = Rotation.from_euler("xyz", [20.2, 3.4, -0.4],
+                                                   degrees=True).as_matrix()
+ROBEX_ATLAS_FROM_MNI[:3, 3] = [-0.14, 13.22, -8.94]
 
 
 def register_affine(*, fixed: nib.Nifti1Image, moving: nib.Nifti1Image, kind: str,
@@ -263,6 +272,29 @@ def rough_skull_strip(*, t1w: nib.Nifti1Image, margin_mm: float) -> np.ndarray:
     mask = rough_brain(t1=data, voxel_mm=voxel_mm)
     mask = ndimage.binary_dilation(mask, iterations=max(1, round(margin_mm / voxel_mm)))
     return data * mask
+
+
+def robex_pose(*, affine: np.ndarray, mni_to_native: np.ndarray) -> np.ndarray:
+    """The header that puts an image (``affine``) where ROBEX's atlas head lies, given its
+    rigid ``mni_to_native`` pull map: ROBEX registers to its atlas from the image's own
+    pose and, 20 degrees or more away, can cut off a lobe (seen on demo heads, whose AC-PC
+    pose is MNI's). Voxels do not move, so ROBEX's mask fits the original image."""
+    return ROBEX_ATLAS_FROM_MNI @ np.linalg.inv(mni_to_native) @ np.asarray(affine)
+
+
+def mask_on_grid(*, image: nib.Nifti1Image, mask: nib.Nifti1Image,
+                 atol_mm: float = 1e-3) -> np.ndarray:
+    """``mask`` (> 0) as a boolean array on ``image``'s voxels; ValueError when its grid
+    (shape, affine within ``atol_mm``) is not ``image``'s or it is empty."""
+    name, mask_name = image.get_filename(), mask.get_filename()
+    same_voxels = mask.shape[:3] == image.shape[:3] and np.prod(mask.shape[3:]) == 1
+    if not same_voxels or not np.allclose(mask.affine, image.affine, atol=atol_mm):
+        raise ValueError(f"the mask {mask_name} is not on the grid of {name} (shape "
+                         f"{mask.shape} vs {image.shape})")
+    data = np.asarray(mask.dataobj).reshape(image.shape[:3]) > 0
+    if not data.any():
+        raise ValueError(f"the mask {mask_name} of {name} is empty: ROBEX found no brain")
+    return data
 
 
 def brain_mask(*, t1w: nib.Nifti1Image, mni_to_native: np.ndarray) -> np.ndarray:

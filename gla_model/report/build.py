@@ -29,7 +29,7 @@ import pandas as pd
 
 from gla_model import folds as folds_module
 from gla_model import layout
-from gla_model.cohort.table import cohort_frame, read_cohort_table
+from gla_model.cohort.table import cohort_frame, read_cohort_table, read_exclusions
 from gla_model.errors import ConfigError
 from gla_model.folds import read_folds
 from gla_model.layout import REPORT_PARTS as PARTS
@@ -206,7 +206,8 @@ def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping],
         metric_spec=inputs.read_metric_spec(args.metric_spec),
         scores=scores, paired=paired, complete=complete,
         tables=build_tables(args=args, variants=variants),
-        failures=inputs.read_failures(directory=args.failures_dir))
+        failures=inputs.read_failures(directory=args.failures_dir),
+        excluded=read_exclusions(cohort_table=args.cohort))
     text = summary_markdown(inputs=summary)
     markdown, page = layout.report_outputs(report_dir=args.out_dir, part="summary",
                                            variants=variants)
@@ -231,7 +232,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
              "failures-dir": "results/preprocess/failures (may be absent)",
              "train-dir": "results/train", "synth-dir": "results/synthesize",
              "preproc-dir": "results/preprocess",
-             "atlas": "results/preprocess/atlas-AAL_space-MNI_dseg.nii.gz",
+             "atlas": str(layout.Layout().atlas),
              "features-real": "results/features/real_pet.tsv",
              "atlas-labels": "results/preprocess/atlas-AAL_dseg.tsv (units)",
              "checkpoint": "results/train/<variant>/fold-<k>/model.pt (interpolation, "

@@ -7,8 +7,6 @@ uses the Agg canvas), so tests can count its panels; :func:`save_figure` writes 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import ndimage
 
+from gla_model.niftiio import write_atomic
 from gla_model.report.inputs import CLASSIFICATION_METRICS
 from gla_model.report.tables import METRIC_LABELS
 
@@ -35,17 +34,10 @@ DPI = 120
 
 
 def save_figure(*, figure: Figure, path: Path | str) -> Path:
-    """Write ``figure`` as PNG to ``path`` atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
-    try:
-        figure.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    """Write ``figure`` as PNG to ``path`` atomically, readable by the group
+    (:func:`gla_model.niftiio.write_atomic`)."""
+    return write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI,
+                                                         bbox_inches="tight"))
 
 
 def ablation_series(*, table: pd.DataFrame) -> dict[str, dict[str, str]]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from gla_model.cohort.table import exclusion_lines
 from gla_model.evaluate import stats
 from gla_model.features import MRI_FEATURE_DESCRIPTIONS, PET_FEATURE_DESCRIPTION
 from gla_model.layout import REPORT_TABLES, ablation_name
@@ -71,6 +72,8 @@ class SummaryInputs:
     complete: pd.DataFrame
     tables: Sequence[Table]
     failures: Mapping[str, str]
+    #: Participants left out by discovery -> reason (the cohort sidecar); None: no sidecar.
+    excluded: Mapping[str, str] | None = None
 
 
 def findings(*, inputs: SummaryInputs) -> list[str]:
@@ -233,6 +236,7 @@ def summary_markdown(*, inputs: SummaryInputs) -> str:
              "", "Models reported:", "", markdown_table(_variant_rows(inputs.variants)), "",
              "## Cohort", "", markdown_table(_cohort_counts(inputs.cohort)), "",
              f"{len(inputs.folds)} paired subjects are in the cross-validation folds.", "",
+             "## Excluded participants", "", *_exclusion_lines(inputs.excluded), "",
              "## Failed subjects", "", *_failure_lines(inputs.failures), "",
              "## Metric spec", "", *(f"- {line}" for line in metric_spec_lines(inputs.metric_spec)),
              "", "## Tables", "",
@@ -267,6 +271,17 @@ def _cohort_counts(cohort: pd.DataFrame) -> pd.DataFrame:
     counts = pd.crosstab(cohort["group"], cohort["diagnosis"], margins=True,
                          margins_name="total")
     return counts.reset_index().rename(columns={"group": "group \\ diagnosis"})
+
+
+def _exclusion_lines(excluded: Mapping[str, str] | None) -> list[str]:
+    if excluded is None:
+        return ["Not recorded: the cohort table has no sidecar (cohort.json); rerun "
+                "`gla-model cohort` to list who was excluded and why."]
+    if not excluded:
+        return ["No participant of participants.tsv was excluded."]
+    return [f"{len(excluded)} participant(s) of participants.tsv are left out of everything "
+            "(reason (count): participants):", "",
+            *(f"- {line}" for line in exclusion_lines(excluded=excluded))]
 
 
 def _failure_lines(failures: Mapping[str, str]) -> list[str]:

@@ -1,11 +1,13 @@
 """`gla-model train`: train one model variant on one fold (or on every paired subject).
 
 Writes ``--checkpoint`` (``model.pt``: the generator with the lowest validation loss, its
-spec, grid, code version and subject lists) and ``--history`` (``history.tsv``: one row per
-epoch and split with every loss term), both exactly where given, and ``last.pt`` beside
-the checkpoint: the full training state, rewritten atomically after every epoch; a rerun
-with the same spec, training settings and fold resumes from it and ends with the same
-weights as an uninterrupted run.
+spec, grid, code version, subject lists, the ``preprocessing`` settings that made the data
+and the intensity ranges of the training T1w, which synthesis checks its inputs against)
+and ``--history`` (``history.tsv``: one row per epoch and split with every loss term), both
+exactly where given, and ``last.pt`` beside the checkpoint: the full training state,
+rewritten atomically after every epoch; a rerun with the same spec, training and
+preprocessing settings and fold resumes from it and ends with the same weights as an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def settings_keys() -> dict[str, list[str]]:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    sections = " and ".join(f'"{key}" ({", ".join(names)})'
-                            for key, names in settings_keys().items())
+    sections = ", ".join(f'"{key}" ({", ".join(names)})'
+                         for key, names in settings_keys().items())
+    sections += ' and "preprocessing" (the whole section but threads, recorded in model.pt)'
     parser.add_argument("--settings", required=True, metavar="JSON",
                         help=f"the job's settings as a JSON object (or a JSON file) with the "
                              f"config keys {sections}; see gla_model.settings.job_settings")
@@ -70,6 +73,7 @@ def build_job(args: argparse.Namespace) -> TrainingJob:
     payload = read_job_settings(args.settings)
     spec = job_value(payload, f"models.variants.{args.variant}", as_type=ModelSpec)
     training = job_value(payload, "training", threads=args.threads)
+    preprocessing = job_value(payload, "preprocessing", threads=1)  # threads: not recorded
     state = training_state(checkpoint=args.checkpoint)
     if len({path.resolve() for path in (args.checkpoint, args.history, state)}) < 3:
         raise ConfigError(f"--checkpoint {args.checkpoint}, --history {args.history} and the "
@@ -78,13 +82,18 @@ def build_job(args: argparse.Namespace) -> TrainingJob:
     if not subjects["train"]:
         raise ConfigError(f"fold {args.fold} of {args.folds} has no training subjects")
     grid = _model_grid(preproc_dir=args.preproc_dir, participant_id=subjects["train"][0])
+    if preprocessing.grid != grid:
+        raise ConfigError(f"the images in --preproc-dir {args.preproc_dir} are on a {grid}^3 "
+                          f"grid, but --settings has preprocessing.grid: {preprocessing.grid}; "
+                          "pass the preprocessing settings that made them")
     atlas = None
     if spec.losses.roi > 0:
         atlas = np.rint(load_volume(args.atlas, role="atlas", grid=grid)[0].numpy())
         atlas = atlas.astype(np.int64)
     return TrainingJob(variant=args.variant, spec=spec, training=training, fold=str(args.fold),
                        subjects=subjects, preproc_dir=args.preproc_dir, atlas=atlas, grid=grid,
-                       checkpoint=args.checkpoint, history=args.history)
+                       checkpoint=args.checkpoint, history=args.history,
+                       preprocessing=preprocessing)
 
 
 def _model_grid(*, preproc_dir: Path, participant_id: str) -> int:

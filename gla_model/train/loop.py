@@ -27,15 +27,21 @@ from gla_model import __version__
 from gla_model.checkpoint import FORMAT, MODEL_KIND, STATE_KIND, load_checkpoint, save_atomic
 from gla_model.device import Runtime, resolve_runtime
 from gla_model.errors import CheckpointError, TrainingError
+from gla_model.intensity import training_intensity
 from gla_model.layout import training_state
 from gla_model.losses import RoiLoss
 from gla_model.nets import ModelBundle, build_model
 from gla_model.niftiio import write_text_atomic
 from gla_model.resources import AAL_REGION_COUNT
-from gla_model.settings import ModelSpec, TrainingSettings
+from gla_model.settings import (
+    ModelSpec,
+    PreprocessingSettings,
+    TrainingSettings,
+    without_resources,
+)
 from gla_model.train.schedule import learning_rate
 from gla_model.train.steps import Optimisers, train_step, validation_terms
-from gla_model.train.volumes import PairedVolumes
+from gla_model.train.volumes import PairedVolumes, load_volume
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,10 @@ class TrainingJob:
     grid: int
     checkpoint: Path
     history: Path
+    #: The ``preprocessing`` settings that made the data, recorded in ``model.pt`` so that
+    #: ``gla-model synthesize --t1w`` can preprocess a raw T1w the same way (None: not
+    #: recorded; such a model synthesizes from preprocessed T1w only).
+    preprocessing: PreprocessingSettings | None = None
 
     @property
     def state_path(self) -> Path:
@@ -70,7 +80,7 @@ class TrainingJob:
     def fingerprint(self) -> str:
         """Hash of what must match for ``last.pt`` to be resumed: variant, spec, training
         settings but threads (``epochs`` only when the learning rate depends on it, so a
-        constant-rate run can be extended), fold, subjects, grid and atlas."""
+        constant-rate run can be extended), fold, subjects, grid, atlas and preprocessing."""
         training = self.training.as_dict()
         if self.training.lr_schedule == "constant":
             del training["epochs"]
@@ -79,8 +89,13 @@ class TrainingJob:
         text = json.dumps({"variant": self.variant, "spec": self.spec.as_dict(),
                            "config": training, "fold": self.fold,
                            "train": self.subjects["train"], "val": self.subjects["val"],
-                           "grid": self.grid, "atlas": atlas}, sort_keys=True)
+                           "grid": self.grid, "atlas": atlas,
+                           "preprocessing": self.recorded_preprocessing()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def recorded_preprocessing(self) -> dict[str, Any] | None:
+        """The preprocessing settings as ``model.pt`` records them (no job resources)."""
+        return None if self.preprocessing is None else without_resources(self.preprocessing)
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,8 @@ class Session:
     roi: RoiLoss | None
     train: PairedVolumes
     val: PairedVolumes
+    #: :func:`gla_model.intensity.training_intensity` of the training and validation T1w.
+    t1w_intensity: dict[str, Any]
 
 
 @dataclass
@@ -119,8 +136,11 @@ def start_session(job: TrainingJob) -> Session:
     volumes = {split: PairedVolumes(preproc_dir=job.preproc_dir,
                                     subjects=list(job.subjects[split]), grid=job.grid,
                                     preload=training.preload) for split in ("train", "val")}
+    t1w_intensity = training_intensity(volumes=(
+        load_volume(files.t1w, role="T1w").numpy()[0]
+        for split in volumes.values() for files in split.files))
     return Session(runtime=runtime, bundle=bundle, optimisers=optimisers, roi=roi,
-                   **volumes)
+                   t1w_intensity=t1w_intensity, **volumes)
 
 
 def resume(job: TrainingJob, session: Session) -> Progress:
@@ -206,7 +226,7 @@ def keep_selected(job: TrainingJob, session: Session, progress: Progress, *, epo
     """Write ``model.pt`` when 1-based ``epoch`` is the new best by validation loss, or
     after every epoch when the fold has no validation subjects (``scores`` is None then)."""
     if scores is None:
-        save_atomic(_model_record(job, state=session.bundle.generator.state_dict(),
+        save_atomic(_model_record(job, session, state=session.bundle.generator.state_dict(),
                                   epoch=epoch, val_loss=None, selection=SELECTED_LAST),
                     job.checkpoint)
         return
@@ -215,7 +235,7 @@ def keep_selected(job: TrainingJob, session: Session, progress: Progress, *, epo
         return
     progress.best = {"loss": scores["loss"], "epoch": epoch,
                      "state": copy.deepcopy(session.bundle.generator.state_dict())}
-    save_atomic(_model_record(job, state=progress.best["state"], epoch=epoch,
+    save_atomic(_model_record(job, session, state=progress.best["state"], epoch=epoch,
                               val_loss=scores["loss"], selection=SELECTED_BY_VALIDATION),
                 job.checkpoint)
 
@@ -240,7 +260,7 @@ def write_history(history: list[dict[str, Any]], path: Path) -> None:
     write_text_atomic(pd.DataFrame(history).to_csv(sep="\t", index=False), path)
 
 
-def ensure_selected(job: TrainingJob, progress: Progress) -> None:
+def ensure_selected(job: TrainingJob, session: Session, progress: Progress) -> None:
     """Rewrite ``model.pt`` from ``last.pt``'s best state if it is missing (a run resumed
     after its last epoch)."""
     if job.checkpoint.is_file():
@@ -249,7 +269,7 @@ def ensure_selected(job: TrainingJob, progress: Progress) -> None:
     if best["state"] is None:
         raise CheckpointError(f"{job.state_path} holds no selected model; delete it and "
                               "retrain")
-    save_atomic(_model_record(job, state=best["state"], epoch=best["epoch"],
+    save_atomic(_model_record(job, session, state=best["state"], epoch=best["epoch"],
                               val_loss=best["loss"], selection=SELECTED_BY_VALIDATION),
                 job.checkpoint)
 
@@ -286,7 +306,7 @@ def run_training(*, job: TrainingJob, on_epoch_end: Callable[[int], None] | None
         _log_epoch(progress, epochs=epochs)
         if on_epoch_end is not None:
             on_epoch_end(done)
-    ensure_selected(job, progress)
+    ensure_selected(job, session, progress)
     return job.checkpoint
 
 
@@ -347,14 +367,16 @@ def _diverged(job: TrainingJob, runtime: Runtime, *, epoch: int,
         f"in epoch {epoch + 1} ({terms}); lower training.lr{precision}")
 
 
-def _model_record(job: TrainingJob, *, state: dict[str, Any], epoch: int,
+def _model_record(job: TrainingJob, session: Session, *, state: dict[str, Any], epoch: int,
                   val_loss: float | None, selection: str) -> dict[str, Any]:
     return {"kind": MODEL_KIND, "format": FORMAT, "code_version": __version__,
             "variant": job.variant, "spec": job.spec.as_dict(), "grid": job.grid,
             "fold": job.fold, "generator_state": state, "epoch": epoch, "val_loss": val_loss,
             "selection": selection, "training_subjects": list(job.subjects["train"]),
             "validation_subjects": list(job.subjects["val"]),
-            "training_config": job.training.as_dict()}
+            "training_config": job.training.as_dict(),
+            "preprocessing": job.recorded_preprocessing(),
+            "t1w_intensity": session.t1w_intensity}
 
 
 def _log_epoch(progress: Progress, *, epochs: int) -> None:

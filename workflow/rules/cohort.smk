@@ -27,16 +27,20 @@ rule write_cohort_table:
     input:
         participants=BIDS_ROOT / "participants.tsv",
     output:
-        LAYOUT.cohort_table,
+        table=LAYOUT.cohort_table,
+        sidecar=LAYOUT.cohort_sidecar,
     params:
         bids_dir=BIDS_ROOT,
         settings=job_settings(cohort__participants=SETTINGS.cohort.participants,
                               cohort__session=SETTINGS.cohort.session,
-                              cv__n_folds=SETTINGS.cv.n_folds),
+                              cohort__pet_reconstructions=SETTINGS.cohort.pet_reconstructions,
+                              cohort__exclude=SETTINGS.cohort.exclude,
+                              cv__n_folds=SETTINGS.cv.n_folds,
+                              cv__val_fraction=SETTINGS.cv.val_fraction),
     log:
         LAYOUT.log("cohort", "write_cohort_table"),
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
         "gla-model cohort --bids-dir {params.bids_dir:q} --settings {params.settings:q} "
-        "--out {output} > {log} 2>&1"
+        "--out {output.table} > {log} 2>&1"

@@ -5,10 +5,15 @@ a job gets the settings it depends on as one `--settings` JSON (`job_settings`),
 change reruns exactly the jobs whose settings changed.
 """
 
+import shlex
+import sys
 from pathlib import Path
 
+from snakemake.logging import logger
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
 from gla_model import vocabulary as vocab
-from gla_model.cohort import cohort_subjects
+from gla_model.cohort import configured_cohort, describe_cohort
 from gla_model.layout import Layout, built_report_parts, report_kind
 from gla_model.settings import as_mapping, build_settings, job_settings, without_resources
 
@@ -16,11 +21,22 @@ SETTINGS = build_settings(config=config)
 LAYOUT = Layout()
 ENVS = "../../envs"
 
-SUBJECTS = {
-    subject.participant_id: subject
-    for subject in cohort_subjects(settings=SETTINGS.cohort, n_folds=SETTINGS.cv.n_folds,
-                                   demo_root=LAYOUT.demo_bids)
-}
+# Every rule calls `gla-model <verb>`. Under `--sdm conda` that is the command each rule's
+# environment installs. Otherwise it is a shell function defined in every job's shell
+# prefix that runs the package with the Python running Snakemake (`<python> -m gla_model`),
+# so `.venv/bin/snakemake` works without an activated venv and without a PATH lookup. The
+# rules' text stays `gla-model` either way: Snakemake's code rerun trigger and `--lint` see
+# no interpreter path.
+GLA_MODEL = f"{shlex.quote(sys.executable)} -m gla_model"
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    shell.prefix(f'set -euo pipefail; gla-model() {{{{ {GLA_MODEL} "$@"; }}}}; ')
+
+# The cohort, checked before any job runs (BIDS problems, folds too small for cv.n_folds
+# and cv.val_fraction); who is excluded and why is printed once, by the main process.
+COHORT = configured_cohort(settings=SETTINGS.cohort, cv=SETTINGS.cv, demo_root=LAYOUT.demo_bids)
+if workflow.is_main_process:
+    logger.info(describe_cohort(cohort=COHORT))
+SUBJECTS = {subject.participant_id: subject for subject in COHORT.subjects}
 PAIRED_SUBJECTS = [s for s, subject in SUBJECTS.items() if subject.group == vocab.PAIRED]
 BIDS_ROOT = (LAYOUT.demo_bids if SETTINGS.cohort.source == "demo"
              else Path(SETTINGS.cohort.bids_dir))
@@ -46,11 +62,10 @@ wildcard_constraints:
 
 
 # ---------------------------------------------------------------- preprocessing
-def paired_pet(wildcards):
-    """The raw PET of a paired subject. MRI-only subjects get a path no rule can make,
-    so Snakemake falls back to `preprocess_mri_only_subject` (see `ruleorder`)."""
-    pet = SUBJECTS[wildcards.subject].pet
-    return pet or BIDS_ROOT / f"sub-{wildcards.subject}" / "pet" / "no-pet-for-mri-only-subject"
+def subject_images(wildcards):
+    """The raw T1w of a subject, and its PET for a paired subject."""
+    subject = SUBJECTS[wildcards.subject]
+    return {"t1w": subject.t1w, **({"pet": subject.pet} if subject.pet else {})}
 
 
 def preprocessed():
@@ -66,10 +81,12 @@ def preprocessed():
 # ---------------------------------------------------------------- training
 def training_settings(wildcards):
     """What a variant's training depends on: its model spec and its training settings
-    (with its own epochs; threads are a job resource, not part of them)."""
+    (with its own epochs; threads are a job resource, not part of them), and the
+    preprocessing settings, which model.pt records for synthesis from a raw T1w."""
     variant = wildcards.variant
     return job_settings(**{f"models__variants__{variant}": VARIANTS[variant].model_spec(),
-                           "training": without_resources(SETTINGS.variant_training(variant))})
+                           "training": without_resources(SETTINGS.variant_training(variant)),
+                           "preprocessing": without_resources(SETTINGS.preprocessing)})
 
 
 # ---------------------------------------------------------------- synthesis, features

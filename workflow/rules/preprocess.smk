@@ -1,10 +1,6 @@
 """Preprocessing: per-subject nipype workflows (ants or fsl backend) and the atlas on the grid."""
 
 
-# A subject's T1w outputs match both rules; MRI-only subjects fail the paired rule's PET input.
-ruleorder: preprocess_paired_subject > preprocess_mri_only_subject
-
-
 rule resample_atlas:
     output:
         dseg=LAYOUT.atlas,
@@ -22,16 +18,17 @@ rule resample_atlas:
         "--out-dseg {output.dseg} --out-labels {output.labels} > {log} 2>&1"
 
 
-rule preprocess_paired_subject:
+rule preprocess_subject:
+    """One subject's folder of results/preprocess (anat/, pet/ for paired subjects, qc/):
+    written together, atomically, by one job, so the folder is the job's one output."""
     input:
-        t1w=lambda wildcards: SUBJECTS[wildcards.subject].t1w,
-        pet=paired_pet,
+        unpack(subject_images),
     output:
-        **LAYOUT.subject_outputs(participant_id="{subject}", has_pet=True),
+        directory(LAYOUT.subject_dir("{subject}")),
     params:
-        pet=lambda wildcards, input: f"--pet {input.pet}" if "pet" in input.keys() else "",
+        pet=lambda wildcards, input: f"--pet {shlex.quote(input.pet)}" if "pet" in input.keys()
+        else "",
         settings=job_settings(preprocessing=without_resources(SETTINGS.preprocessing)),
-        out_dir=lambda wildcards: LAYOUT.subject_dir(wildcards.subject),
     log:
         LAYOUT.log("preprocess", "sub-{subject}"),
     benchmark:
@@ -47,24 +44,26 @@ rule preprocess_paired_subject:
     shell:
         "gla-model preprocess --settings {params.settings:q} --threads {threads} "
         "--participant-id {wildcards.subject} --t1w {input.t1w:q} {params.pet} "
-        "--out-dir {params.out_dir} > {log} 2>&1"
-
-
-use rule preprocess_paired_subject as preprocess_mri_only_subject with:
-    input:
-        t1w=lambda wildcards: SUBJECTS[wildcards.subject].t1w,
-    output:
-        **LAYOUT.subject_outputs(participant_id="{subject}", has_pet=False),
+        "--out-dir {output} > {log} 2>&1"
 
 
 rule collect_qc:
     input:
-        [LAYOUT.preprocessed(participant_id=s, field="qc_table") for s in SUBJECTS],
+        subjects=[LAYOUT.subject_dir(s) for s in SUBJECTS],
+        atlas=LAYOUT.atlas,
     output:
-        LAYOUT.qc_table,
+        qc=LAYOUT.qc_table,
+        # the one job that writes them: results/preprocess becomes a BIDS-Derivatives dataset
+        **LAYOUT.preprocess_dataset_files,
+    params:
+        settings=job_settings(preprocessing__grid=SETTINGS.preprocessing.grid),
+        rows=[LAYOUT.preprocessed(participant_id=s, field="qc_table") for s in SUBJECTS],
+        dataset_dir=LAYOUT.preprocess_dir,
+        bids_dir=BIDS_ROOT,
     log:
         LAYOUT.log("preprocess", "collect_qc"),
     conda:
         f"{ENVS}/analysis.yaml"
     shell:
-        "gla-model collect-qc {input} --out {output} > {log} 2>&1"
+        "gla-model collect-qc {params.rows} --out {output.qc} --dataset-dir {params.dataset_dir} "
+        "--bids-dir {params.bids_dir:q} --settings {params.settings:q} > {log} 2>&1"

@@ -19,17 +19,21 @@ from gla_model import layout, resources
 from gla_model.preprocess import inputs, outputs, qc
 from gla_model.preprocess import pet as pet_norm
 from gla_model.preprocess.interfaces.files import load_image, save_image
+from gla_model.preprocess.sidecars import subject_sidecars
 
 
 class _LoadInputSpec(BaseInterfaceInputSpec):
     participant_id = traits.Str(mandatory=True)
     t1w = File(exists=True, mandatory=True)
     pet = File(exists=True)
+    pet_window_min = traits.List(traits.Float, [], usedefault=True,
+                                 desc="[start, end] minutes after injection; [] = all frames")
 
 
 class _LoadOutputSpec(TraitedSpec):
     t1w = File(exists=True)
     pet = File()
+    pet_frames = File(desc="JSON: the frames averaged and their weights")
 
 
 class LoadInputs(SimpleInterface):
@@ -44,9 +48,12 @@ class LoadInputs(SimpleInterface):
         self._results["t1w"] = save_image(t1w.dataobj, t1w.affine, folder=runtime.cwd,
                                           name="t1w.nii")
         if self.inputs.pet:
-            image = inputs.load_pet(path=self.inputs.pet, participant_id=participant_id)
+            image, frames = inputs.load_pet(path=self.inputs.pet, participant_id=participant_id,
+                                            window_min=self.inputs.pet_window_min or None)
             self._results["pet"] = save_image(image.dataobj, image.affine, folder=runtime.cwd,
                                               name="pet.nii")
+            self._results["pet_frames"] = str(Path(runtime.cwd) / "pet_frames.json")
+            Path(self._results["pet_frames"]).write_text(json.dumps(frames.as_dict()))
         return runtime
 
 
@@ -133,14 +140,21 @@ class QualityControl(SimpleInterface):
 class _ExportInputSpec(BaseInterfaceInputSpec):
     participant_id = traits.Str(mandatory=True)
     out_dir = traits.Str(mandatory=True, desc="folder to write (the staging folder)")
+    t1w_source = traits.Str(mandatory=True, desc="the input T1w (for the sidecars' Sources)")
+    pet_source = traits.Str("", usedefault=True, desc="the input PET ('' = MRI-only)")
+    backend = traits.Str(mandatory=True)
+    grid = traits.Int(mandatory=True)
+    reference_region = traits.Str(mandatory=True)
     t1w = File(exists=True, mandatory=True)
     gm = File(exists=True, mandatory=True)
     wm = File(exists=True, mandatory=True)
     csf = File(exists=True, mandatory=True)
     mask = File(exists=True, mandatory=True)
+    xfm = File(exists=True, mandatory=True, desc="MNI -> native T1w RAS affine")
     qc_figure = File(exists=True, mandatory=True)
     qc_table = File(exists=True, mandatory=True)
     pet = File(exists=True)
+    pet_frames = File(exists=True, desc="JSON of LoadInputs: the frames averaged")
 
 
 class _ExportOutputSpec(TraitedSpec):
@@ -148,16 +162,24 @@ class _ExportOutputSpec(TraitedSpec):
 
 
 class ExportOutputs(SimpleInterface):
-    """Write the outputs under their final names and types (see
+    """Write the outputs under their final names and types, with their JSON sidecars (see
     :func:`.outputs.export_outputs`); it writes to ``out_dir``, not the node folder."""
 
     input_spec = _ExportInputSpec
     output_spec = _ExportOutputSpec
 
     def _run_interface(self, runtime):
+        paired = bool(self.inputs.pet)
         sources = {field: getattr(self.inputs, field)
-                   for field in layout.PREPROCESSED_FIELDS if field != "pet" or self.inputs.pet}
+                   for field in layout.PREPROCESSED_FIELDS if field != "pet" or paired}
+        frames = (json.loads(Path(self.inputs.pet_frames).read_text())
+                  if self.inputs.pet_frames else None)
+        sidecars = subject_sidecars(
+            participant_id=self.inputs.participant_id, t1w_source=self.inputs.t1w_source,
+            pet_source=self.inputs.pet_source or None, backend=self.inputs.backend,
+            grid=self.inputs.grid, reference_region=self.inputs.reference_region,
+            suvr_scale=pet_norm.SUVR_SCALE, pet_frames=frames)
         outputs.export_outputs(participant_id=self.inputs.participant_id, sources=sources,
-                               out_dir=self.inputs.out_dir)
+                               out_dir=self.inputs.out_dir, sidecars=sidecars)
         self._results["out_dir"] = str(Path(self.inputs.out_dir))
         return runtime

@@ -59,3 +59,24 @@ class FlirtToGrid(SimpleInterface):
         matrix = fsl_steps.flirt_to_grid(chain=chain, grid=self.inputs.grid)
         self._results["out_file"] = save_matrix(matrix, folder=runtime.cwd, name="to_grid.mat")
         return runtime
+
+
+class _FlirtXfmInputSpec(BaseInterfaceInputSpec):
+    matrix = File(exists=True, mandatory=True, desc="T1w -> MNI FLIRT matrix")
+    source = File(exists=True, mandatory=True, desc="the FLIRT input (skull-stripped T1w)")
+    reference = File(exists=True, mandatory=True, desc="the FLIRT reference (MNI template)")
+    native = File(exists=True, mandatory=True, desc="the T1w whose world space is the target")
+
+
+class FlirtToXfm(SimpleInterface):
+    """The MNI -> native T1w RAS map of a FLIRT matrix (see :func:`.fsl_steps.flirt_to_xfm`)."""
+
+    input_spec = _FlirtXfmInputSpec
+    output_spec = _FileOutputSpec
+
+    def _run_interface(self, runtime):
+        matrix = fsl_steps.flirt_to_xfm(matrix=self.inputs.matrix, source=self.inputs.source,
+                                        reference=self.inputs.reference,
+                                        native=self.inputs.native)
+        self._results["out_file"] = save_matrix(matrix, folder=runtime.cwd, name="xfm.txt")
+        return runtime
