@@ -89,6 +89,24 @@ def training_settings(wildcards):
                            "preprocessing": without_resources(SETTINGS.preprocessing)})
 
 
+# Peak resident memory of one training step on the CPU, measured by
+# benchmarks/train_throughput.py (bf16, 2 threads): 0.66 GiB at width 0.125, 32^3, batch 4;
+# 1.34 GiB at width 1.0, 32^3, batch 1; 9.48 GiB at width 1.0, 64^3, batch 4 (paper.yaml).
+# Activations grow with width x voxels x batch; the job asks for 1.5 times the estimate plus
+# 2 GB for the preloaded volumes and the interpreter.
+_GIB_PER_WIDTH_VOXEL_BATCH = 9.48 / (1.0 * 64**3 * 4)
+
+
+def training_memory_mb(wildcards):
+    """SLURM memory of a training job, scaled from the measured peaks above."""
+    variant = VARIANTS[wildcards.variant]
+    voxels = SETTINGS.preprocessing.grid ** 3
+    batch = SETTINGS.variant_training(wildcards.variant).batch_size
+    scale = variant.width * (2 if variant.arch == "cyclegan" else 1)
+    gib = _GIB_PER_WIDTH_VOXEL_BATCH * max(scale, 0.125) * voxels * batch
+    return int(1.5 * gib * 1024 + 2000)
+
+
 # ---------------------------------------------------------------- synthesis, features
 def fold_synth_dirs(wildcards):
     """Synthetic PET folders of every test fold of a variant (none for the baseline)."""

@@ -20,7 +20,7 @@ rule train_model:
         LAYOUT.benchmark("train", "{variant}_fold-{fold}")
     threads: SETTINGS.training.threads
     resources:
-        mem_mb=8000,
+        mem_mb=training_memory_mb,
         runtime=720,
     conda:
         f"{ENVS}/torch.yaml"
