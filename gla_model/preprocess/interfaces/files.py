@@ -16,6 +16,16 @@ def save_image(data: np.ndarray, affine: np.ndarray, *, folder: str, name: str) 
     return path
 
 
+def same_voxels(*, reference: str, other: str) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
+    """Both images loaded, or ValueError naming them if ``other`` does not have the voxels
+    (the shape) of ``reference`` (a header rewrite keeps them; a resampling does not)."""
+    first, second = nib.load(reference), nib.load(other)
+    if first.shape[:3] != second.shape[:3]:
+        raise ValueError(f"{other} (shape {second.shape}) does not have the voxels of "
+                         f"{reference} (shape {first.shape})")
+    return first, second
+
+
 def save_matrix(matrix: np.ndarray, *, folder: str, name: str) -> str:
     """A 4x4 matrix as text ``folder/name``; returns its path."""
     path = str(Path(folder) / name)

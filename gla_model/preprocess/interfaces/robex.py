@@ -15,7 +15,7 @@ from nipype.pipeline.engine import Node
 
 from gla_model.errors import ToolMissingError
 from gla_model.preprocess import steps
-from gla_model.preprocess.interfaces.files import load_image, save_image
+from gla_model.preprocess.interfaces.files import load_image, same_voxels, save_image
 from gla_model.preprocess.tools import robex_script
 
 #: ROBEX's random seed: without one its result differs slightly from run to run.
@@ -77,10 +77,7 @@ class RobexBrain(SimpleInterface):
     output_spec = _MaskOutputSpec
 
     def _run_interface(self, runtime):
-        t1w, stripped = nib.load(self.inputs.t1w), nib.load(self.inputs.robex_input)
-        if stripped.shape[:3] != t1w.shape[:3]:
-            raise ValueError(f"{self.inputs.robex_input} (shape {stripped.shape}) does not have "
-                             f"the voxels of {self.inputs.t1w} (shape {t1w.shape})")
+        t1w, stripped = same_voxels(reference=self.inputs.t1w, other=self.inputs.robex_input)
         mask = steps.mask_on_grid(image=stripped, mask=nib.load(self.inputs.robex_mask))
         self._results["mask"] = save_image(mask, t1w.affine, folder=runtime.cwd,
                                            name="brain_mask.nii")

@@ -8,14 +8,13 @@ import gzip
 import shutil
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec
 from nipype.interfaces.spm.base import SPMCommand, SPMCommandInputSpec
 from nipype.pipeline.engine import Node
 
 from gla_model.preprocess import spm
-from gla_model.preprocess.interfaces.files import save_matrix
+from gla_model.preprocess.interfaces.files import same_voxels, save_matrix
 from gla_model.preprocess.tools import spm_template
 from gla_model.settings import SpmSettings
 
@@ -105,10 +104,8 @@ class NativeXfm(SimpleInterface):
     output_spec = _XfmOutputSpec
 
     def _run_interface(self, runtime):
-        native, reoriented = nib.load(self.inputs.native), nib.load(self.inputs.reoriented)
-        if native.shape[:3] != reoriented.shape[:3]:
-            raise ValueError(f"{self.inputs.reoriented} (shape {reoriented.shape}) does not "
-                             f"have the voxels of {self.inputs.native} (shape {native.shape})")
+        native, reoriented = same_voxels(reference=self.inputs.native,
+                                         other=self.inputs.reoriented)
         matrix = spm.native_xfm(pull=np.loadtxt(self.inputs.pull), native_affine=native.affine,
                                 reoriented_affine=reoriented.affine)
         self._results["out_file"] = save_matrix(matrix, folder=runtime.cwd, name="xfm.txt")
