@@ -7,7 +7,7 @@ Snakemake wildcards pass through (``Layout().checkpoint(variant="{variant}", ...
 The tree under ``results/`` has one folder per stage, named as its rule file and its
 ``gla-model`` verb::
 
-    demo_cohort/  cohort/  preprocess/  folds/  train/  synthesize/
+    demo_cohort/  cohort/  preprocess/  folds/  train/  synthesize/  uncertainty/
     evaluate/  features/  classify/  report/
 """
 
@@ -114,6 +114,33 @@ def synthetic_pet_name(*, participant_id: str, space: str = "") -> str:
 def synthetic_pet_path(*, synth_dir: Path | str, participant_id: str, space: str = "") -> Path:
     """A synthetic PET inside one model's synthesis folder (``space``: its space- label)."""
     return Path(synth_dir) / synthetic_pet_name(participant_id=participant_id, space=space)
+
+
+def synthetic_sd_name(*, participant_id: str, space: str = "") -> str:
+    """The voxelwise uncertainty (SD over the estimator's members) of a synthetic PET."""
+    return f"sub-{participant_id}{space and f'_space-{space}'}_desc-synthsd_pet.nii.gz"
+
+
+def synthetic_sd_path(*, synth_dir: Path | str, participant_id: str, space: str = "") -> Path:
+    """The uncertainty map beside a synthetic PET in one model's synthesis folder."""
+    return Path(synth_dir) / synthetic_sd_name(participant_id=participant_id, space=space)
+
+
+def synthesis_uncertainty_table(*, synth_dir: Path | str) -> Path:
+    """Per-subject uncertainty of one synthesis folder (members, mean SD, input check)."""
+    return Path(synth_dir) / "uncertainty.tsv"
+
+
+#: Tables of a variant's uncertainty summary (``uncertainty/<variant>/<kind>.tsv``):
+#: per subject, per subject and AAL region, and the calibration on test-fold subjects
+#: (Spearman per subject and per region; reliability bins).
+UNCERTAINTY_TABLES = ("subjects", "regions", "calibration", "reliability")
+
+
+def uncertainty_path(*, uncertainty_dir: Path | str, variant: str, kind: str) -> Path:
+    if kind not in UNCERTAINTY_TABLES:
+        raise ValueError(f"unknown uncertainty table {kind!r}; one of {UNCERTAINTY_TABLES}")
+    return Path(uncertainty_dir) / variant / f"{kind}.tsv"
 
 
 def fold_synthetic_pets(*, variant_dir: Path | str, participant_id: str) -> list[Path]:
@@ -342,6 +369,14 @@ class Layout:
 
     def synth_dir(self, *, variant: str, fold: str) -> Path:
         return self.synth_variant_dir(variant) / model_folder(fold)
+
+    @property
+    def uncertainty_dir(self) -> Path:
+        return self.results / "uncertainty"
+
+    def uncertainty(self, *, variant: str, kind: str) -> Path:
+        return uncertainty_path(uncertainty_dir=self.uncertainty_dir, variant=variant,
+                                kind=kind)
 
     # ------------------------------------------------------------ evaluate, features, classify
     @property

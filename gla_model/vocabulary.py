@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-#: Diagnoses the workflow classifies (participants.tsv values map onto these).
-DIAGNOSES = ("CN", "AD")
+#: Diagnoses the workflow knows (participants.tsv values map onto these), from normal
+#: to demented: cognitively normal, mild cognitive impairment, Alzheimer's disease.
+DIAGNOSES = ("CN", "MCI", "AD")
+
+#: Classification tasks -> their classes, the reference class first (binary tasks: the
+#: positive class last). AD vs CN is the paper's (Tables II and III).
+CLASSIFICATION_TASKS = {
+    "ad_vs_cn": ("CN", "AD"),
+    "mci_vs_cn": ("CN", "MCI"),
+    "ad_vs_mci": ("MCI", "AD"),
+    "cn_vs_mci_vs_ad": ("CN", "MCI", "AD"),
+}
+PAPER_TASK = "ad_vs_cn"
 
 #: Subject groups of the cohort table: both modalities, or a T1w only.
 PAIRED = "paired"
@@ -21,7 +32,11 @@ MEAN_TRAIN_PET = "mean_train_pet"
 #: Completed-cohort control: missing PET features filled with the mean PET features of the
 #: training rows of each split (naive imputation that synthetic PET has to beat).
 MEAN_IMPUTED_PET = "mean_imputed_pet"
-BASELINE_SOURCES = (MRI_FEATURES, REAL_PET, MEAN_TRAIN_PET, MEAN_IMPUTED_PET)
+#: Completed cohort with the reference variant's synthetic PET where its uncertainty is
+#: below a threshold chosen on the training rows; the others get MRI features only.
+TRUSTED_SYNTH_PET = "trusted_synth_pet"
+BASELINE_SOURCES = (MRI_FEATURES, REAL_PET, MEAN_TRAIN_PET, MEAN_IMPUTED_PET,
+                    TRUSTED_SYNTH_PET)
 
 #: Classification experiments: paired CV (Table II) and the completed cohort (Table III).
 PAIRED_EXPERIMENT = "paired"

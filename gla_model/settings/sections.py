@@ -25,6 +25,7 @@ class DiagnosisLabels:
     """participants.tsv values that count as each diagnosis."""
 
     CN: tuple[str, ...] = setting(min_items=1, pattern=r"^.+$")
+    MCI: tuple[str, ...] = setting(min_items=1, pattern=r"^.+$")
     AD: tuple[str, ...] = setting(min_items=1, pattern=r"^.+$")
 
     def value_lists(self) -> dict[str, list[str]]:
@@ -44,6 +45,8 @@ class ParticipantsSettings:
 class DemoCohortSettings:
     n_paired: int = setting(minimum=4)
     n_mri_only: int = setting(minimum=0)
+    #: Fraction of each group (paired, MRI-only) that is MCI; the rest is CN and AD, balanced.
+    mci_fraction: float = setting(minimum=0, below=1)
     seed: int = setting(minimum=0)
     t1_voxel_mm: float = setting(minimum=0.8, maximum=3)
     pet_voxel_mm: float = setting(minimum=1, maximum=4)
@@ -216,8 +219,26 @@ class SvmSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class ClassificationSettings:
+    #: Tasks (gla_model.vocabulary.CLASSIFICATION_TASKS); the paper's ad_vs_cn is required.
+    tasks: tuple[str, ...] = setting(min_items=1, unique=True,
+                                     choices=tuple(vocabulary.CLASSIFICATION_TASKS))
     seeds: tuple[int, ...] = setting(min_items=1, unique=True, minimum=0)
     svm: SvmSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class UncertaintySettings:
+    """Voxelwise uncertainty of synthetic PET: the spread of estimator members that never
+    saw the subject (test-time augmentations of each valid model)."""
+
+    #: Test-time augmentation: also a left-right mirrored input (mirrored back).
+    tta_flip: bool
+    #: Test-time augmentation: inputs shifted by +-this many voxels along each axis
+    #: (shifted back); 0: none.
+    tta_shift: int = setting(minimum=0, maximum=3)
+    #: Table III's trusted-completion row leaves out a completion whose uncertainty is above
+    #: this quantile of the training rows' paired subjects' uncertainty.
+    threshold_quantile: float = setting(above=0, maximum=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,6 +260,7 @@ class Settings:
     evaluation: EvaluationSettings
     features: FeaturesSettings
     classification: ClassificationSettings
+    uncertainty: UncertaintySettings
     report: ReportSettings
 
     @property
@@ -308,6 +330,15 @@ def cross_key_problems(settings: Settings) -> list[str]:
     if window is not None and (len(window) != 2 or window[0] >= window[1]):
         problems.append(f"config key 'preprocessing.pet_window_min': {list(window)} must be "
                         "[start, end] with start < end (minutes after injection)")
+    if vocabulary.PAPER_TASK not in settings.classification.tasks:
+        problems.append(f"config key 'classification.tasks': must include "
+                        f"{vocabulary.PAPER_TASK} (the paper's Tables II and III)")
+    labels = settings.cohort.participants.labels.value_lists()
+    shared = sorted({value for a in labels for b in labels if a < b
+                     for value in set(labels[a]) & set(labels[b])})
+    if shared:
+        problems.append(f"config key 'cohort.participants.labels': values {shared} map to "
+                        "more than one diagnosis")
     if settings.cohort.source == "bids" and settings.cohort.bids_dir is None:
         problems.append("config key 'cohort.bids_dir': required when cohort.source is bids")
     return problems
