@@ -1,4 +1,5 @@
-"""AD vs CN effect sizes of the built-in synthetic cohort, next to the literature it targets.
+"""AD vs CN effect sizes of the built-in synthetic cohort, next to the literature it targets
+(and MCI vs CN, not targeted, when the cohort has MCI subjects).
 
 For each key region (bilateral AAL region: the mean of its left and right values) prints
 Cohen's d, AD - CN over the pooled SD (negative: lower in AD), of
@@ -9,21 +10,25 @@ Cohen's d, AD - CN over the pooled SD (negative: lower in AD), of
 * PET SUVR: the PET feature (mean PET over the region's GM voxels),
 
 next to the target d of :data:`gla_model.demo_cohort.disease.TARGETS` (sources cited in
-that module), and, as the same-run figure, the median measured / target ratio per
+that module); with MCI subjects, also MCI - CN (``d MCI`` columns); and, as the same-run
+figure, the median measured / target ratio per
 modality over the rows with a non-zero target. The Precentral row (target 0) shows that
 the disease does not spill over.
 
 Modes:
 
-* default: writes a demo cohort (``--n-paired``, ``--seed``; voxel sizes of config.yaml)
+* default: writes a demo cohort (``--n-paired``, ``--seed``, ``--mci-fraction``, 0 by
+  default as in the calibration run of :mod:`gla_model.demo_cohort.disease`; voxel sizes
+  of config.yaml)
   under ``--work`` (a temporary folder unless given), preprocesses every subject with
   ``gla-model preprocess --threads 1`` as the workflow does (10-20 s each) and measures
   the preprocessing outputs; the simulator's ground truth is printed beside them.
 * ``--results DIR``: measures a finished run instead (``make demo``: ``--results results``):
   its cohort table, ``preprocess/`` outputs and atlas, and the ground truth of its demo
   cohort when the run used one (``cohort.demo`` of ``--config``).
-* ``--smoke``: 16 subjects at 3 mm (T1w) / 4 mm (PET), ground truth only (the true tissue
-  maps and PET placed on MNI by the truth transform; no preprocessing): seconds.
+* ``--smoke``: 16 subjects (a quarter MCI) at 3 mm (T1w) / 4 mm (PET), ground truth only
+  (the true tissue maps and PET placed on MNI by the truth transform; no preprocessing):
+  seconds.
 
     .venv/bin/python benchmarks/cohort_effect_sizes.py --smoke
     .venv/bin/python benchmarks/cohort_effect_sizes.py --results results
@@ -64,19 +69,21 @@ from gla_model.settings import (
     without_resources,
 )
 
-SMOKE = dict(n_paired=16, t1_voxel_mm=3.0, pet_voxel_mm=4.0)
+SMOKE = dict(n_paired=16, mci_fraction=0.25, t1_voxel_mm=3.0, pet_voxel_mm=4.0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true",
-                        help="16 subjects at 3/4 mm, ground truth only (seconds)")
+                        help="16 subjects (4 MCI) at 3/4 mm, ground truth only (seconds)")
     parser.add_argument("--results", type=Path, help="measure this finished run's results")
     parser.add_argument("--work", type=Path, help="folder for the generated cohort")
     parser.add_argument("--config", nargs="+", default=["config.yaml"],
                         help="config files (preprocessing settings, voxel sizes, cohort.demo)")
     parser.add_argument("--n-paired", type=int, default=32)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--mci-fraction", type=float, default=0.0,
+                        help="share of MCI subjects (0: AD and CN, the calibration run)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel preprocessing jobs")
     args = parser.parse_args()
     settings = build_settings(config=load_config(paths=args.config))
@@ -93,8 +100,10 @@ def main() -> None:
                       if args.smoke else dict(t1_voxel_mm=demo.t1_voxel_mm,
                                               pet_voxel_mm=demo.pet_voxel_mm))
             n_paired = SMOKE["n_paired"] if args.smoke else args.n_paired
+            mci_fraction = SMOKE["mci_fraction"] if args.smoke else args.mci_fraction
             plan = write_demo_cohort(out_dir=work / "bids", n_paired=n_paired, n_mri_only=0,
-                                     seed=args.seed, jobs=args.jobs, **voxels)
+                                     seed=args.seed, mci_fraction=mci_fraction,
+                                     jobs=args.jobs, **voxels)
             diagnoses = {s.participant_id: s.diagnosis for s in plan}
             truth = {s.participant_id: truth_values(bids_dir=work / "bids", subject=s,
                                                     atlas=atlas) for s in plan}
@@ -154,7 +163,8 @@ def from_results(*, results: Path, settings, atlas: resources.AalAtlas):
         bids = next((p.parent for p in sorted(layout.demo_bids.rglob("participants.tsv"))),
                     None)
         plan = {s.participant_id: s for s in plan_demo_cohort(
-            n_paired=demo.n_paired, n_mri_only=demo.n_mri_only, seed=demo.seed)}
+            n_paired=demo.n_paired, n_mri_only=demo.n_mri_only, seed=demo.seed,
+            mci_fraction=demo.mci_fraction)}
         if bids is not None and set(diagnoses) <= set(plan):
             truth = {p: truth_values(bids_dir=bids, subject=plan[p], atlas=atlas)
                      for p in diagnoses}
@@ -165,9 +175,10 @@ def from_results(*, results: Path, settings, atlas: resources.AalAtlas):
 def report(*, truth: dict | None, measured: dict | None, diagnoses: dict[str, str],
            atlas: resources.AalAtlas, what: str) -> None:
     counts = pd.Series(diagnoses).value_counts()
-    print(f"Cohen's d, AD - CN over the pooled SD ({what}; AD n={counts.get('AD', 0)}, "
-          f"CN n={counts.get('CN', 0)}). GM: GM density (Ventricles: CSF fraction); "
-          "PET: SUVR in the region's GM.\n")
+    with_mci = counts.get("MCI", 0) > 1
+    print(f"Cohen's d, AD - CN{' (and MCI - CN)' if with_mci else ''} over the pooled SD "
+          f"({what}; " + ", ".join(f"{d} n={counts.get(d, 0)}" for d in ("AD", "MCI", "CN"))
+          + "). GM: GM density (Ventricles: CSF fraction); PET: SUVR in the region's GM.\n")
     tables = {}
     for name, values in (("preprocessed", measured), ("truth", truth)):
         if values is not None:
@@ -179,6 +190,9 @@ def report(*, truth: dict | None, measured: dict | None, diagnoses: dict[str, st
         for name, table in tables.items():
             out[f"{modality} d ({name})"] = table[f"{modality}_d"]
         out[f"{modality} target"] = first[f"{modality}_target"]
+        if with_mci:
+            for name, table in tables.items():
+                out[f"{modality} d MCI ({name})"] = table[f"{modality}_d_mci"]
     print(out.to_string(index=False, float_format=lambda v: f"{v:+.2f}", na_rep="-"))
     print()
     for name, table in tables.items():

@@ -17,14 +17,16 @@ from gla_model.cohort.discover import discover_cohort
 N_SUBJECTS = 2000
 BOUND_SECONDS = 5.0
 REPEATS = 5
+LABELS = {"CN": ["CN"], "MCI": ["MCI", "EMCI", "LMCI"], "AD": ["AD"]}
 
 
 def build_dataset(root: Path, *, n_subjects: int) -> None:
-    """Subjects alternate CN/AD; every 4th has two sessions, every 5th has no PET."""
+    """Diagnoses cycle CN, AD, LMCI (mapped to MCI); every 4th subject has two sessions,
+    every 5th has no PET."""
     rows = ["participant_id\tdiagnosis"]
     for index in range(n_subjects):
         label = f"bench{index:05d}"
-        rows.append(f"sub-{label}\t{'CN' if index % 2 else 'AD'}")
+        rows.append(f"sub-{label}\t{('CN', 'AD', 'LMCI')[index % 3]}")
         sessions = ["ses-bl", "ses-m12"] if index % 4 == 0 else [""]
         for session in sessions:
             folder = root / f"sub-{label}" / session
@@ -53,8 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.repeats):
             start = time.perf_counter()
             cohort = discover_cohort(bids_dir=root, diagnosis_column="diagnosis",
-                                     diagnosis_labels={"CN": ["CN"], "AD": ["AD"]}, n_folds=5,
-                                     val_fraction=0.2)
+                                     diagnosis_labels=LABELS, n_folds=5, val_fraction=0.2)
             timings.append(time.perf_counter() - start)
     assert len(cohort.subjects) == args.subjects
     median = statistics.median(timings)

@@ -25,9 +25,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "folds": ("gla_model.folds", "make the subject-level cross-validation split"),
     "train": ("gla_model.train.command", "train one model variant on one fold"),
     "synthesize": ("gla_model.synthesize", "synthesize PET from preprocessed T1w images"),
+    "uncertainty": ("gla_model.uncertainty.command",
+                    "a variant's uncertainty per subject and region, and its calibration"),
     "evaluate": ("gla_model.evaluate.image_quality", "score synthetic PET against real PET"),
     "features": ("gla_model.features", "AAL ROI features of MRI and PET"),
-    "classify": ("gla_model.classify", "RBF-SVM AD-vs-CN classification"),
+    "classify": ("gla_model.classify.command", "RBF-SVM classification (AD vs CN, MCI tasks)"),
     "report": ("gla_model.report.build", "tables, figures and summary of a run"),
 }
 

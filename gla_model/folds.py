@@ -2,8 +2,11 @@
 
 ``folds.tsv``: participant_id, diagnosis, fold (the fold where the subject is test),
 ``role_fold<k>`` ("train" | "val" | "test") per fold and ``role_full`` ("train" | "val")
-for the model trained on every paired subject. Validation subjects are carved, stratified
-by diagnosis, out of each fold's training subjects. Everything follows from the seed.
+for the model trained on every paired subject. Folds are stratified by every diagnosis
+the paired subjects hold (CN, MCI, AD, or any two of them), and validation subjects are
+carved, stratified the same way, out of each fold's training subjects. Every paired subject
+trains the generators whatever its diagnosis (no label reaches them); the diagnosis only
+keeps the folds balanced for the classifiers. Everything follows from the seed.
 """
 
 from __future__ import annotations
@@ -41,14 +44,15 @@ def class_size_problems(*, counts: Mapping[str, int], n_folds: int,
                         val_fraction: float) -> list[str]:
     """Why paired subjects with these counts per class cannot be split (empty: they can).
 
-    Each class needs ``n_folds`` subjects (one per test fold), and with a validation
+    Only the classes in ``counts`` with a subject are checked: a cohort need not hold every
+    diagnosis. Each needs ``n_folds`` subjects (one per test fold), and with a validation
     carve-out the training part of every fold must keep 2 of each class: one for the
     carve-out and one to train on. StratifiedKFold puts ``ceil(n / n_folds)`` of a class's
     ``n`` subjects in the largest test fold, so the smallest training part keeps
     ``n - ceil(n / n_folds)``. Messages name the config keys (cv.n_folds, cv.val_fraction).
 
     Args:
-        counts: paired subjects per diagnosis.
+        counts: paired subjects per diagnosis (0: the class is absent).
         n_folds: cross-validation folds (cv.n_folds), at least 2.
         val_fraction: share of each fold's training subjects kept for validation.
     """
@@ -57,6 +61,8 @@ def class_size_problems(*, counts: Mapping[str, int], n_folds: int,
     needed = 2 if val_fraction > 0 else 1
     problems = []
     for name, count in counts.items():
+        if count == 0:
+            continue
         if count < n_folds:
             problems.append(f"class {name} has {count} paired subjects (T1w and FDG PET), "
                             f"fewer than cv.n_folds ({n_folds}); add subjects or lower "

@@ -13,7 +13,7 @@ The tree under ``results/`` has one folder per stage, named as its rule file and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,9 +169,11 @@ def image_quality_path(*, image_quality_dir: Path | str, source: str) -> Path:
     return Path(image_quality_dir) / f"{source}.tsv"
 
 
-def classification_path(*, classify_dir: Path | str, experiment: str, source: str) -> Path:
-    """Per-(seed, fold) classification results of a source in an experiment."""
-    return Path(classify_dir) / experiment / f"{source}.tsv"
+def classification_path(*, classify_dir: Path | str, task: str, experiment: str,
+                        source: str) -> Path:
+    """Per-(seed, fold) classification results of a source in an experiment, for one task
+    (``vocabulary.CLASSIFICATION_TASKS``)."""
+    return Path(classify_dir) / task / experiment / f"{source}.tsv"
 
 
 def predictions_path(*, scores: Path | str) -> Path:
@@ -190,8 +192,16 @@ REPORT_TABLES = {
     "interpolation": "interpolation",
     "complexity": "model_complexity",
     "units": "units",
+    "uncertainty_calibration": "uncertainty_calibration",
+    "uncertainty_mri_only": "uncertainty_mri_only",
 }
+#: Report table stem of a classification task's table, besides the paper's (Tables II, III).
+CLASSIFICATION_TASK_TABLE = "classification_{task}_{experiment}"
+#: Report figure stem of a multi-class task's confusion matrices.
+CONFUSION_FIGURE = "confusion_{task}"
 TRAINING_CURVES = "training_curves"
+#: Predicted SD bins against the observed |error| of the test-fold subjects, per variant.
+RELIABILITY_FIGURE = "uncertainty_reliability"
 INTERPOLATION_FIGURE = "interpolation"
 #: Fig 10: the global path's units per AAL region (``figures/units.png``).
 UNITS_FIGURE = "units"
@@ -210,13 +220,25 @@ def qualitative_name(*, group: str, diagnosis: str) -> str:
     return f"qualitative_{group.removeprefix('ablation_')}_{diagnosis}"
 
 
+def classification_table_name(*, task: str, experiment: str) -> str:
+    """The report table of a task's experiment: Table II or III for the paper's task."""
+    if task == vocabulary.PAPER_TASK:
+        return REPORT_TABLES[f"classification_{experiment}"]
+    return CLASSIFICATION_TASK_TABLE.format(task=task, experiment=experiment)
+
+
+def confusion_name(task: str) -> str:
+    return CONFUSION_FIGURE.format(task=task)
+
+
 def report_kind(stem: str) -> str:
-    """What a report file shows: ``ablation``, ``qualitative``, ``training_curves``,
-    ``interpolation``, or the table's own stem."""
-    if stem.startswith("ablation_"):
-        return "ablation"
-    if stem.startswith("qualitative_"):
-        return "qualitative"
+    """What a report file shows: ``ablation``, ``qualitative``, ``classification_task``
+    (a task's table besides the paper's), ``confusion``, or the file's own stem."""
+    for prefix, kind in (("ablation_", "ablation"), ("qualitative_", "qualitative"),
+                         ("classification_", "classification_task"),
+                         ("confusion_", "confusion")):
+        if stem.startswith(prefix):
+            return kind
     return stem
 
 
@@ -231,9 +253,10 @@ def report_figure_path(*, report_dir: Path | str, stem: str) -> Path:
     return Path(report_dir) / "figures" / f"{stem}.png"
 
 
-def report_outputs(*, report_dir: Path | str, part: str,
-                   variants: Mapping[str, object]) -> list[Path]:
-    """The files one report part writes, for these reported variants.
+def report_outputs(*, report_dir: Path | str, part: str, variants: Mapping[str, object],
+                   tasks: Sequence[str] = (vocabulary.PAPER_TASK,)) -> list[Path]:
+    """The files one report part writes, for these reported variants and classification
+    tasks (the tasks the run's cohort runs; the paper's alone by default).
 
     ``variants`` maps a name to anything with a ``group`` attribute (settings) or key.
     """
@@ -243,13 +266,18 @@ def report_outputs(*, report_dir: Path | str, part: str,
         stems = [REPORT_TABLES[t] for t in ("synthesis_quality", "classification_paired",
                                             "classification_complete",
                                             "classification_completed_subjects", "qc")]
+        stems += [classification_table_name(task=task, experiment=experiment)
+                  for task in tasks if task != vocabulary.PAPER_TASK
+                  for experiment in vocabulary.EXPERIMENTS]
         return [path for stem in [*stems, *ablations]
                 for path in report_table_paths(report_dir=report_dir, stem=stem)]
     if part == "figures":
         groups = [g for g in vocabulary.QUALITATIVE_GROUPS
                   if group_members(variants=variants, group=g)]
         stems = [*ablations, *(qualitative_name(group=g, diagnosis=d)
-                               for g in groups for d in ("AD", "CN")), TRAINING_CURVES]
+                               for g in groups for d in ("AD", "CN")), TRAINING_CURVES,
+                 *(confusion_name(task) for task in tasks
+                   if len(vocabulary.CLASSIFICATION_TASKS[task]) > 2)]
         return [report_figure_path(report_dir=report_dir, stem=stem) for stem in stems]
     if part == "interpolation":
         return [report_figure_path(report_dir=report_dir, stem=INTERPOLATION_FIGURE),
@@ -262,10 +290,16 @@ def report_outputs(*, report_dir: Path | str, part: str,
     if part == "units":
         return [report_figure_path(report_dir=report_dir, stem=UNITS_FIGURE),
                 report_table_paths(report_dir=report_dir, stem=REPORT_TABLES["units"])[0]]
+    if part == "uncertainty":
+        return [*(path for table in ("uncertainty_calibration", "uncertainty_mri_only")
+                  for path in report_table_paths(report_dir=report_dir,
+                                                 stem=REPORT_TABLES[table])),
+                report_figure_path(report_dir=report_dir, stem=RELIABILITY_FIGURE)]
     raise ValueError(f"unknown report part {part!r}; one of {REPORT_PARTS}")
 
 
-REPORT_PARTS = ("tables", "figures", "interpolation", "summary", "complexity", "units")
+REPORT_PARTS = ("tables", "figures", "interpolation", "summary", "complexity", "units",
+                "uncertainty")
 
 
 def built_report_parts(*, interpolation_arch: str) -> tuple[str, ...]:
@@ -273,7 +307,7 @@ def built_report_parts(*, interpolation_arch: str) -> tuple[str, ...]:
     ``report.interpolation_variant``: ``units`` (Fig 10) only when it has a global path
     (:data:`UNIT_ARCHS`)."""
     units = ("units",) if interpolation_arch in UNIT_ARCHS else ()
-    return ("tables", "figures", "interpolation", "complexity", *units)
+    return ("tables", "figures", "interpolation", "complexity", *units, "uncertainty")
 
 
 def group_members(*, variants: Mapping[str, object], group: str) -> list[str]:
@@ -397,12 +431,12 @@ class Layout:
     def classify_dir(self) -> Path:
         return self.results / "classify"
 
-    def classification(self, *, experiment: str, source: str) -> Path:
-        return classification_path(classify_dir=self.classify_dir, experiment=experiment,
-                                   source=source)
+    def classification(self, *, task: str, experiment: str, source: str) -> Path:
+        return classification_path(classify_dir=self.classify_dir, task=task,
+                                   experiment=experiment, source=source)
 
-    def predictions(self, *, experiment: str, source: str) -> Path:
-        return predictions_path(scores=self.classification(experiment=experiment,
+    def predictions(self, *, task: str, experiment: str, source: str) -> Path:
+        return predictions_path(scores=self.classification(task=task, experiment=experiment,
                                                            source=source))
 
     # ------------------------------------------------------------ report
@@ -410,8 +444,10 @@ class Layout:
     def report_dir(self) -> Path:
         return self.results / "report"
 
-    def report_outputs(self, *, part: str, variants: Mapping[str, object]) -> list[Path]:
-        return report_outputs(report_dir=self.report_dir, part=part, variants=variants)
+    def report_outputs(self, *, part: str, variants: Mapping[str, object],
+                       tasks: Sequence[str] = (vocabulary.PAPER_TASK,)) -> list[Path]:
+        return report_outputs(report_dir=self.report_dir, part=part, variants=variants,
+                              tasks=tasks)
 
     # ------------------------------------------------------------ logs and benchmarks
     def log(self, stage: str, job: str = "") -> Path:

@@ -1,4 +1,5 @@
-"""`gla-model synthesize`: synthetic FDG-PET from T1w MRI with a trained model.
+"""`gla-model synthesize`: synthetic FDG-PET from T1w MRI with a trained model, and its
+voxelwise uncertainty.
 
 Input: a raw T1w (--t1w: preprocessed here with the model's recorded settings, see
 gla_model.synthesize_raw), or T1-weighted images preprocessed by `gla-model preprocess`
@@ -10,22 +11,33 @@ outside them is an error, moderately outside a logged warning.
 
 Output: one float32 NIfTI per input, same affine and header as the T1w, with PET in
 the training scale (SUVR divided by the preprocessing factor, values in [0, 1]), computed
-by an output layer in float32 whatever the precision of the rest of the generator.
+by an output layer in float32 whatever the precision of the rest of the generator: the
+plain prediction of --checkpoint. Beside it, the same way, its uncertainty
+(sub-<id>_desc-synthsd_pet.nii.gz, the voxelwise SD over the estimator's members: the test-
+time augmentations of --checkpoint and of every --member-checkpoints model; see
+gla_model.uncertainty.estimator), and for the folder an uncertainty.tsv with one row per
+subject (mean SD in the brain, whether the T1w is out of distribution). No member may have
+trained on a subject it scores: with --folds or --cohort that is an error.
 Files are written atomically.
 
 Modes:
   raw T1w      --checkpoint C --t1w sub-X_T1w.nii.gz --out-dir DIR [--participant-id X]
-               preprocesses it, writes the PET on the model grid and in the T1w's own
-               space, and the transform used (see gla_model.synthesize_raw)
+               preprocesses it, writes the PET and its SD on the model grid and in the
+               T1w's own space, and the transform used (see gla_model.synthesize_raw)
   one image    --checkpoint C --mri sub-X_..._T1w.nii.gz --out sub-X_desc-synth_pet.nii.gz
+               (the SD map is named from --out: desc-synth -> desc-synthsd)
   many images  --checkpoint C --mri A B C --out-dir DIR   (or --mri-list FILE, one path a line)
                writes DIR/sub-<id>_desc-synth_pet.nii.gz (the id is read from the file name)
   test fold    --checkpoint C --folds folds.tsv --fold K --preproc-dir P --out-dir DIR
-               the fold's test subjects; refused if any of them trained the model
+               the fold's test subjects; refused if any of them trained a model
   MRI-only     --checkpoint C --cohort cohort.tsv --group mri_only --preproc-dir P --out-dir DIR
+               [--member-checkpoints FOLD_MODELS...]
 
-Every mode takes --settings JSON (the keys "training.device" and "training.precision"; both
-"auto" without it) and --threads N (torch threads; with --t1w also the preprocessing's).
+Every mode takes --settings JSON (the keys "training.device", "training.precision",
+"uncertainty.tta_flip" and "uncertainty.tta_shift"; without it auto, auto and config.yaml's
+augmentations), --threads N (torch threads; with --t1w also the preprocessing's) and
+--preproc-dir (where the model's training subjects are preprocessed: without it, in the
+--mri and --t1w modes, the T1w are not checked for being out of distribution).
 """
 
 from __future__ import annotations
@@ -50,25 +62,39 @@ from gla_model.device import Runtime, resolve_runtime
 from gla_model.errors import ConfigError, InputImageError, LeakageError
 from gla_model.folds import fold_subjects, read_folds
 from gla_model.intensity import check_t1w_intensity
-from gla_model.layout import preprocessed_path, synthetic_pet_name, synthetic_pet_path
+from gla_model.layout import (
+    preprocessed_path,
+    synthesis_uncertainty_table,
+    synthetic_pet_name,
+    synthetic_pet_path,
+    synthetic_sd_path,
+)
 from gla_model.niftiio import load_image, write_image_atomic
 from gla_model.resources import model_grid
 from gla_model.settings import job_value, read_job_settings
 from gla_model.train.volumes import load_volume
+from gla_model.uncertainty.estimator import build_estimator, write_uncertainty_table
+from gla_model.uncertainty.members import augmentations, check_valid_members, trained_subjects
+from gla_model.uncertainty.typicality import (
+    MIN_SUBJECTS,
+    TypicalityReference,
+    build_reference,
+)
 
 log = logging.getLogger(__name__)
 SUBJECT_RE = re.compile(r"sub-([A-Za-z0-9]+)")
-#: The settings keys synthesis reads from ``--settings``.
+#: The settings keys synthesis reads from ``--settings``: the runtime, and the test-time
+#: augmentations of the uncertainty estimator.
 RUNTIME_KEYS = ("training.device", "training.precision")
+TTA_KEYS = ("uncertainty.tta_flip", "uncertainty.tta_shift")
+#: The augmentations of a run by hand without ``--settings``: config.yaml's values (a test
+#: checks that they agree).
+HAND_RUN_TTA = {"tta_flip": True, "tta_shift": 1}
 
 
 def output_name(*, mri: Path) -> str:
     """``sub-<id>_desc-synth_pet.nii.gz`` for an input named ``sub-<id>_...``."""
-    match = SUBJECT_RE.match(Path(mri).name)
-    if match is None:
-        raise InputImageError(f"cannot read a subject id from {mri}; name inputs sub-<id>_*.nii.gz "
-                              "or use --out for a single image")
-    return synthetic_pet_name(participant_id=match.group(1))
+    return synthetic_pet_name(participant_id=_subject_id(mri=mri))
 
 
 def runtime_settings(payload: Mapping[str, Any] | None) -> dict[str, str]:
@@ -77,6 +103,14 @@ def runtime_settings(payload: Mapping[str, Any] | None) -> dict[str, str]:
     if payload is None:
         return {"device": "auto", "precision": "auto"}
     return {key.rsplit(".", 1)[1]: job_value(payload, key) for key in RUNTIME_KEYS}
+
+
+def tta_settings(payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``tta_flip`` and ``tta_shift`` from a job's settings (:data:`TTA_KEYS`), or
+    :data:`HAND_RUN_TTA` without ``--settings``."""
+    if payload is None:
+        return dict(HAND_RUN_TTA)
+    return {key.rsplit(".", 1)[1]: job_value(payload, key) for key in TTA_KEYS}
 
 
 @dataclass(frozen=True)
@@ -103,7 +137,7 @@ class Synthesizer:
         if not np.isfinite(volume).all():
             raise InputImageError("T1w array contains NaN or infinite values")
         check_t1w_intensity(volume, training=self.t1w_intensity, source="T1w array")
-        return self._generate(torch.from_numpy(np.ascontiguousarray(volume))[None])
+        return self.predict(volume)
 
     def image(self, *, mri: Path, out: Path) -> Path:
         """Synthesize PET for one preprocessed T1w file and write it with the input's
@@ -113,6 +147,12 @@ class Synthesizer:
     def volume(self, *, mri: Path) -> nib.Nifti1Image:
         """The PET image of one preprocessed T1w file, with the input's geometry and
         header (checked: the model grid, intensities like the training T1w)."""
+        image, volume = self.checked_input(mri=mri)
+        return self.output_image(self.predict(volume), like=image)
+
+    def checked_input(self, *, mri: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
+        """One preprocessed T1w file and its (G, G, G) float32 array, checked: the model
+        grid, intensities like the training T1w."""
         image = load_image(mri, role="T1w")
         volume = load_volume(mri, role="T1w", grid=self.grid)
         _, affine = model_grid(size=self.grid)
@@ -122,24 +162,36 @@ class Synthesizer:
                                   "or pass the raw image with --t1w")
         check_t1w_intensity(volume[0].numpy(), training=self.t1w_intensity,
                             source=f"T1w image {mri}")
-        data = self._generate(volume)
-        header = image.header.copy()
+        return image, volume[0].numpy()
+
+    def predict(self, volume: np.ndarray) -> np.ndarray:
+        """The PET of a checked (G, G, G) float32 T1w array (no further checks)."""
+        return self._generate(torch.from_numpy(np.ascontiguousarray(volume))[None])[0]
+
+    def batch(self, volumes: np.ndarray) -> np.ndarray:
+        """(B, G, G, G) float32 T1w arrays -> their (B, G, G, G) PET in one pass."""
+        return self._generate(torch.from_numpy(np.ascontiguousarray(volumes, np.float32)))
+
+    @staticmethod
+    def output_image(data: np.ndarray, *, like: nib.Nifti1Image) -> nib.Nifti1Image:
+        """``data`` as float32 with the geometry and header of the T1w ``like``."""
+        header = like.header.copy()
         header.set_data_dtype(np.float32)
         header.set_slope_inter(1.0, 0.0)
-        return nib.Nifti1Image(data, image.affine, header)
+        return nib.Nifti1Image(np.asarray(data, np.float32), like.affine, header)
 
-    def _generate(self, volume: torch.Tensor) -> np.ndarray:
-        """(1, G, G, G) float32 MRI -> (G, G, G) float32 PET.
+    def _generate(self, volumes: torch.Tensor) -> np.ndarray:
+        """(B, G, G, G) float32 MRI -> (B, G, G, G) float32 PET.
 
         The trunk follows the runtime's autocast; the generator's output layer and sigmoid
         run in float32 (:class:`gla_model.nets.blocks.Float32Conv3d`), so no value of the
         PET written, scored or featured is rounded to bf16 or fp16."""
         with torch.no_grad(), self.runtime.autocast():
-            pet = self.generator(self.runtime.to_input(volume[None]))
+            pet = self.generator(self.runtime.to_input(volumes[:, None]))
         if pet.dtype != torch.float32:
             raise RuntimeError(f"the generator returned {pet.dtype}; its output layer must "
                                "compute in float32 (gla_model.nets.blocks.Float32Conv3d)")
-        return pet.cpu().numpy()[0, 0].astype(np.float32)
+        return pet.cpu().numpy()[:, 0].astype(np.float32)
 
 
 def load_synthesizer(*, checkpoint: Path | str, device: str, precision: str,
@@ -165,11 +217,32 @@ def load_synthesizer(*, checkpoint: Path | str, device: str, precision: str,
     return Synthesizer(generator=generator, runtime=runtime, grid=bundle.grid, record=record)
 
 
+@dataclass(frozen=True)
+class SynthesisJob:
+    """One subject to synthesize: its preprocessed T1w (and brain mask: None for the T1w's
+    nonzero voxels), and where its PET and SD maps go."""
+
+    participant_id: str
+    mri: Path
+    pet: Path
+    sd: Path
+    mask: Path | None = None
+
+
+def sd_path_beside(pet: Path) -> Path:
+    """The SD map beside a PET written with ``--out``: ``desc-synth`` becomes
+    ``desc-synthsd``, or ``_desc-synthsd`` is added to a name without it."""
+    name = pet.name
+    if "_desc-synth_" in name:
+        return pet.with_name(name.replace("_desc-synth_", "_desc-synthsd_", 1))
+    stem, dot, suffix = name.partition(".")
+    return pet.with_name(f"{stem}_desc-synthsd{dot}{suffix}")
+
+
 def _selected_subjects(args: argparse.Namespace, record: dict[str, Any]) -> list[str]:
     if args.folds is not None:
         subjects = fold_subjects(folds=read_folds(args.folds), fold=args.fold)["test"]
-        trained = set(record["training_subjects"]) | set(record["validation_subjects"])
-        leaked = sorted(set(subjects) & trained)
+        leaked = sorted(set(subjects) & trained_subjects(record))
         if leaked:
             raise LeakageError(f"test subjects {leaked} of fold {args.fold} were used to train "
                                f"{args.checkpoint}; use that fold's own checkpoint")
@@ -177,12 +250,15 @@ def _selected_subjects(args: argparse.Namespace, record: dict[str, Any]) -> list
     return group_members(read_cohort_table(path=args.cohort), args.group)
 
 
-def _jobs(args: argparse.Namespace, record: dict[str, Any]) -> list[tuple[Path, Path]]:
+def _jobs(args: argparse.Namespace, record: dict[str, Any]) -> list[SynthesisJob]:
     if args.folds is not None or args.cohort is not None:
         if args.preproc_dir is None or args.out_dir is None:
             raise ConfigError("--folds/--cohort need --preproc-dir and --out-dir")
-        return [(preprocessed_path(preproc_dir=args.preproc_dir, participant_id=s, field="t1w"),
-                 synthetic_pet_path(synth_dir=args.out_dir, participant_id=s))
+        return [_folder_job(out_dir=args.out_dir, participant_id=s,
+                            mri=preprocessed_path(preproc_dir=args.preproc_dir,
+                                                  participant_id=s, field="t1w"),
+                            mask=preprocessed_path(preproc_dir=args.preproc_dir,
+                                                   participant_id=s, field="mask"))
                 for s in _selected_subjects(args, record)]
     inputs = list(args.mri or [])
     if args.mri_list is not None:
@@ -195,10 +271,65 @@ def _jobs(args: argparse.Namespace, record: dict[str, Any]) -> list[tuple[Path, 
     if args.out is not None:
         if len(inputs) != 1 or args.out_dir is not None:
             raise ConfigError("--out takes exactly one --mri; use --out-dir for several")
-        return [(inputs[0], args.out)]
+        match = SUBJECT_RE.match(inputs[0].name) or SUBJECT_RE.match(args.out.name)
+        participant_id = match.group(1) if match else args.out.name.partition(".")[0]
+        return [SynthesisJob(participant_id=participant_id, mri=inputs[0], pet=args.out,
+                             sd=sd_path_beside(args.out))]
     if args.out_dir is None:
         raise ConfigError("give --out for one image or --out-dir for several")
-    return [(mri, args.out_dir / output_name(mri=mri)) for mri in inputs]
+    return [_folder_job(out_dir=args.out_dir, participant_id=_subject_id(mri=mri), mri=mri,
+                        mask=None) for mri in inputs]
+
+
+def _folder_job(*, out_dir: Path, participant_id: str, mri: Path, mask: Path | None
+                ) -> SynthesisJob:
+    return SynthesisJob(
+        participant_id=participant_id, mri=mri, mask=mask,
+        pet=synthetic_pet_path(synth_dir=out_dir, participant_id=participant_id),
+        sd=synthetic_sd_path(synth_dir=out_dir, participant_id=participant_id))
+
+
+def _subject_id(*, mri: Path) -> str:
+    match = SUBJECT_RE.match(Path(mri).name)
+    if match is None:
+        raise InputImageError(f"cannot read a subject id from {mri}; name inputs sub-<id>_*.nii.gz "
+                              "or use --out for a single image")
+    return match.group(1)
+
+
+def _check_members(args: argparse.Namespace, models: list[Synthesizer],
+                   subjects: list[str]) -> None:
+    """The leakage guard of the estimator's members: an error for the workflow's modes
+    (--folds, --cohort), whose ids are the cohort's; a warning for files named by hand,
+    whose ids may come from another dataset."""
+    names = [str(args.checkpoint), *map(str, args.member_checkpoints or [])]
+    records = [model.record for model in models]
+    if args.folds is not None or args.cohort is not None:
+        check_valid_members(subjects=subjects, records=records, names=names)
+        return
+    for name, record in zip(names, records, strict=True):
+        seen = sorted(set(subjects) & trained_subjects(record))
+        if seen:
+            log.warning("%s trained on subjects named %s: if these are the same people, "
+                        "their PET is not a held-out prediction and their uncertainty "
+                        "is too low", name, seen)
+
+
+def _reference(args: argparse.Namespace, record: dict[str, Any]
+               ) -> TypicalityReference | None:
+    """The out-of-distribution reference of the primary model's training subjects, from
+    --preproc-dir; None (with a warning) without it or with too few of them."""
+    subjects = sorted(trained_subjects(record))
+    if args.preproc_dir is None:
+        log.warning("no --preproc-dir with the preprocessed images of the model's training "
+                    "subjects: the T1w are not compared with them (input_typicality and "
+                    "out_of_distribution are n/a)")
+        return None
+    if len(subjects) < MIN_SUBJECTS:
+        log.warning("%s trained on %d subjects, fewer than the %d the out-of-distribution "
+                    "check needs: it is skipped", args.checkpoint, len(subjects), MIN_SUBJECTS)
+        return None
+    return build_reference(preproc_dir=args.preproc_dir, subjects=subjects)
 
 
 def _raw_subject(args: argparse.Namespace) -> str | None:
@@ -232,10 +363,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--settings", metavar="JSON",
                         help="the job's settings as a JSON object (or a JSON file) with the "
-                             f"config keys {', '.join(RUNTIME_KEYS)} (both auto without it)")
+                             f"config keys {', '.join([*RUNTIME_KEYS, *TTA_KEYS])} (without "
+                             f"it: auto, auto, {HAND_RUN_TTA['tta_flip']}, "
+                             f"{HAND_RUN_TTA['tta_shift']})")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     parser.add_argument("--checkpoint", required=True, type=Path,
-                        help="model.pt written by `gla-model train`")
+                        help="model.pt written by `gla-model train`: the PET written is its "
+                             "plain prediction")
+    parser.add_argument("--member-checkpoints", nargs="+", type=Path, metavar="MODEL",
+                        help="further models of the same variant for the uncertainty, none of "
+                             "which may have trained on the subjects (for MRI-only subjects: "
+                             "every fold model beside the full model)")
     parser.add_argument("--t1w", type=Path,
                         help="a raw T1w image: preprocess it with the settings the checkpoint "
                              "records, write the PET on the grid and in native space "
@@ -254,7 +392,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cohort", type=Path, help="cohort.tsv: synthesize a group's subjects")
     parser.add_argument("--group", default=vocabulary.MRI_ONLY_SUBJECTS,
                         help=f"cohort group (default {vocabulary.MRI_ONLY_SUBJECTS})")
-    parser.add_argument("--preproc-dir", type=Path, help="folder of preprocessed sub-<id>/")
+    parser.add_argument("--preproc-dir", type=Path,
+                        help="folder of preprocessed sub-<id>/: the inputs of --folds and "
+                             "--cohort, and in every mode the model's training subjects, "
+                             "against which each T1w is checked for being out of distribution")
 
 
 def run_command(args: argparse.Namespace) -> None:
@@ -265,18 +406,33 @@ def run_command(args: argparse.Namespace) -> None:
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     raw = _raw_subject(args)
-    runtime = runtime_settings(None if args.settings is None
-                               else read_job_settings(args.settings))
-    synthesizer = load_synthesizer(checkpoint=args.checkpoint, threads=args.threads, **runtime)
+    payload = None if args.settings is None else read_job_settings(args.settings)
+    runtime, tta = runtime_settings(payload), tta_settings(payload)
+    models = [load_synthesizer(checkpoint=checkpoint, threads=args.threads, **runtime)
+              for checkpoint in [args.checkpoint, *(args.member_checkpoints or [])]]
+    jobs = None if raw is not None else _jobs(args, models[0].record)
+    _check_members(args, models, [raw] if raw is not None else
+                   [job.participant_id for job in jobs])
+    estimator = build_estimator(
+        models=models, names=[str(args.checkpoint), *map(str, args.member_checkpoints or [])],
+        augmentations=augmentations(flip=tta["tta_flip"], shift=tta["tta_shift"]),
+        reference=_reference(args, models[0].record))
     if raw is not None:
         from gla_model.synthesize_raw import synthesize_raw
 
-        synthesize_raw(synthesizer=synthesizer, checkpoint=args.checkpoint, t1w=args.t1w,
+        synthesize_raw(estimator=estimator, checkpoint=args.checkpoint, t1w=args.t1w,
                        out_dir=args.out_dir, participant_id=raw, threads=args.threads)
         return
-    jobs = _jobs(args, synthesizer.record)
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
-    for mri, out in jobs:
-        synthesizer.image(mri=mri, out=out)
-        log.info("wrote %s", out)
+    rows = []
+    for job in jobs:
+        estimate = estimator.estimate(participant_id=job.participant_id, mri=job.mri,
+                                      mask=job.mask)
+        write_image_atomic(estimate.pet, job.pet)
+        write_image_atomic(estimate.sd, job.sd)
+        rows.append(estimate.row)
+        log.info("wrote %s and %s", job.pet, job.sd.name)
+    table = synthesis_uncertainty_table(
+        synth_dir=args.out_dir if args.out_dir is not None else args.out.parent)
+    log.info("wrote %s", write_uncertainty_table(rows=rows, path=table))

@@ -31,8 +31,9 @@ def _errors(issues: list[dict]) -> list[str]:
 
 def test_demo_cohort_is_valid_bids(tmp_path):
     root = tmp_path / "demo"
-    write_demo_cohort(out_dir=root, n_paired=2, n_mri_only=1, seed=5, t1_voxel_mm=4.0,
-                      pet_voxel_mm=6.0)
+    plan = write_demo_cohort(out_dir=root, n_paired=2, n_mri_only=1, seed=5, mci_fraction=0.34,
+                             t1_voxel_mm=4.0, pet_voxel_mm=6.0)
+    assert {s.diagnosis for s in plan} == {"CN", "MCI"}  # MCI rows and levels validate too
     issues = _validate(root)
     assert _errors(issues) == []
     warned = {i["code"] for i in issues}

@@ -12,6 +12,7 @@ from gla_model.cli import main
 from gla_model.cohort import (
     Cohort,
     Subject,
+    describe_cohort,
     discover_cohort,
     read_cohort_table,
     write_cohort_table,
@@ -19,7 +20,8 @@ from gla_model.cohort import (
 from gla_model.cohort.table import read_exclusions
 from gla_model.errors import CohortError, ConfigError
 
-LABELS = {"CN": ["CN", "Control"], "AD": ["AD", "Dementia"]}
+#: The defaults of config.yaml (cohort.participants.labels), less "Normal".
+LABELS = {"CN": ["CN", "Control"], "MCI": ["MCI", "EMCI", "LMCI"], "AD": ["AD", "Dementia"]}
 
 
 def make_subject(root: Path, label: str, *, session: str | None = None, pet: bool = True,
@@ -83,19 +85,81 @@ def test_flat_layout_with_mri_only_nii_and_extra_modalities(tmp_path):
 
 def test_other_diagnoses_are_excluded_and_counted(tmp_path):
     simple_dataset(tmp_path)
-    make_subject(tmp_path, "mci1")
+    make_subject(tmp_path, "smc1")
     rows = [(f"sub-s{i:02d}", "CN" if i % 2 else "AD") for i in range(4)]
     # an excluded subject needs no files
-    write_participants(tmp_path, [*rows, ("sub-mci1", "MCI"), ("sub-mci2", "MCI")])
-    (tmp_path / "sub-mci2").mkdir()
+    write_participants(tmp_path, [*rows, ("sub-smc1", "SMC"), ("sub-smc2", "SMC")])
+    (tmp_path / "sub-smc2").mkdir()
 
     cohort = discover(tmp_path)
 
-    assert cohort.exclusion_counts() == {"diagnosis MCI": 2}
-    assert [e.participant_id for e in cohort.exclusions] == ["mci1", "mci2"]
-    assert cohort.exclusions[0].reason == ("diagnosis 'MCI' in participants.tsv is neither CN "
-                                           "nor AD in cohort.participants.labels")
-    assert "mci1" not in {s.participant_id for s in cohort.subjects}
+    assert cohort.exclusion_counts() == {"diagnosis SMC": 2}
+    assert [e.participant_id for e in cohort.exclusions] == ["smc1", "smc2"]
+    assert cohort.exclusions[0].reason == ("diagnosis 'SMC' in participants.tsv is not listed "
+                                           "under CN, MCI or AD in cohort.participants.labels")
+    assert "smc1" not in {s.participant_id for s in cohort.subjects}
+
+
+def mci_dataset(root: Path) -> None:
+    """2 CN and 2 AD paired, and ADNI's MCI labels on 2 paired subjects each (MCI, EMCI,
+    LMCI), 1 EMCI MRI-only and 2 SMC paired subjects."""
+    simple_dataset(root)
+    rows = [(f"sub-s{i:02d}", "CN" if i % 2 else "AD") for i in range(4)]
+    for label, value in (("m1", "MCI"), ("m2", "MCI"), ("e1", "EMCI"), ("e2", "EMCI"),
+                         ("l1", "LMCI"), ("l2", "LMCI"), ("smc1", "SMC"), ("smc2", "SMC")):
+        make_subject(root, label)
+        rows.append((f"sub-{label}", value))
+    make_subject(root, "e3", pet=False)
+    write_participants(root, [*rows, ("sub-e3", "EMCI")])
+
+
+def test_emci_and_lmci_are_mci_and_smc_is_excluded_unless_mapped(tmp_path):
+    mci_dataset(tmp_path)
+
+    cohort = discover(tmp_path)
+
+    diagnoses = {s.participant_id: s.diagnosis for s in cohort.subjects}
+    assert {p for p, d in diagnoses.items() if d == "MCI"} == {"m1", "m2", "e1", "e2", "l1",
+                                                               "l2", "e3"}
+    assert cohort.exclusion_counts() == {"diagnosis SMC": 2}
+    assert cohort.diagnosis_counts() == {"paired": {"CN": 2, "MCI": 6, "AD": 2},
+                                         "mri_only": {"MCI": 1}}
+    # Mapped, SMC is included as what it is mapped to.
+    mapped = discover(tmp_path, diagnosis_labels={**LABELS, "CN": ["CN", "Control", "SMC"]})
+    assert {s.participant_id: s.diagnosis for s in mapped.subjects}["smc1"] == "CN"
+    assert mapped.exclusions == ()
+    assert mapped.diagnosis_counts()["paired"] == {"CN": 4, "MCI": 6, "AD": 2}
+
+
+def test_cohort_description_counts_each_diagnosis_per_group(tmp_path):
+    mci_dataset(tmp_path)
+    text = describe_cohort(cohort=discover(tmp_path))
+    assert text.splitlines()[0] == (
+        "Cohort: 11 subjects (10 paired: 2 CN, 6 MCI, 2 AD; 1 MRI-only: 1 MCI); 2 excluded "
+        "(diagnosis SMC: 2):")
+    simple_dataset(tmp_path / "no_mci")  # no MCI, no MRI-only subject
+    assert describe_cohort(cohort=discover(tmp_path / "no_mci")) == (
+        "Cohort: 4 subjects (4 paired: 2 CN, 2 AD; 0 MRI-only)")
+
+
+def test_folds_check_the_diagnoses_present(tmp_path):
+    """A cohort without MCI is fine; an MCI class too small for the folds is not, and an
+    MCI class of MRI-only subjects alone does not enter the (paired) folds."""
+    simple_dataset(tmp_path, n_per_class=2)
+    assert len(discover(tmp_path, n_folds=2).subjects) == 4
+    make_subject(tmp_path, "m1")
+    make_subject(tmp_path, "m2", pet=False)
+    rows = [(f"sub-s{i:02d}", "CN" if i % 2 else "AD") for i in range(4)]
+    write_participants(tmp_path, [*rows, ("sub-m1", "LMCI"), ("sub-m2", "MCI")])
+    with pytest.raises(CohortError, match=re.escape(
+            "class MCI has 1 paired subjects (T1w and FDG PET), fewer than cv.n_folds (2)")) \
+            as caught:
+        discover(tmp_path, n_folds=2)
+    assert "class CN" not in str(caught.value) and "class AD" not in str(caught.value)
+    write_participants(tmp_path, [*rows, ("sub-m2", "MCI")])
+    (tmp_path / "sub-m1").rename(tmp_path / "gone")
+    assert discover(tmp_path, n_folds=2).diagnosis_counts() == {
+        "paired": {"CN": 2, "AD": 2}, "mri_only": {"MCI": 1}}
 
 
 def test_participant_ids_without_prefix_are_accepted(tmp_path):
@@ -198,10 +262,16 @@ def test_class_smaller_than_folds(tmp_path):
 
 
 @pytest.mark.parametrize(("labels", "expected"), [
-    ({"CN": ["CN"]}, "diagnosis labels must map exactly ['CN', 'AD'] to lists of "
-                     "participants.tsv values, got {'CN': ['CN']}"),
-    ({"CN": ["CN"], "AD": "AD"}, "diagnosis labels for AD must be a non-empty list"),
-    ({"CN": ["CN", "X"], "AD": ["AD", "X"]}, "diagnosis value 'X' is listed for both CN and AD"),
+    ({"CN": ["CN"], "AD": ["AD"]}, "diagnosis labels must map exactly ['CN', 'MCI', 'AD'] to "
+                                   "lists of participants.tsv values, got {'CN': ['CN'], "
+                                   "'AD': ['AD']}"),
+    ({"CN": ["CN"], "MCI": ["MCI"], "AD": "AD"},
+     "diagnosis labels for AD must be a non-empty list"),
+    ({"CN": ["CN"], "MCI": [], "AD": ["AD"]}, "diagnosis labels for MCI must be a non-empty list"),
+    ({"CN": ["CN", "X"], "MCI": ["MCI"], "AD": ["AD", "X"]},
+     "diagnosis value 'X' is listed for both CN and AD"),
+    ({"CN": ["CN"], "MCI": ["MCI", "SMC"], "AD": ["AD", "SMC"]},
+     "diagnosis value 'SMC' is listed for both MCI and AD"),
 ])
 def test_bad_label_maps_are_config_errors(tmp_path, labels, expected):
     simple_dataset(tmp_path)
@@ -224,7 +294,7 @@ def test_table_round_trip(tmp_path):
 def test_cli_writes_table_sidecar_and_reports_errors(tmp_path, capsys):
     simple_dataset(tmp_path, n_per_class=5)
     write_participants(tmp_path, [*((f"sub-s{i:02d}", "CN" if i % 2 else "AD")
-                                    for i in range(10)), ("sub-mci", "MCI")])
+                                    for i in range(10)), ("sub-smc", "SMC")])
     out = tmp_path / "results" / "cohort.tsv"
 
     def settings(n_folds: int, val_fraction: float = 0.25) -> str:
@@ -240,7 +310,8 @@ def test_cli_writes_table_sidecar_and_reports_errors(tmp_path, capsys):
     assert len(read_cohort_table(path=out)) == 9
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["included"] == {"subjects": 9, "paired": 9, "mri_only": 0}
-    assert sidecar["excluded_counts"] == {"cohort.exclude": 1, "diagnosis MCI": 1}
+    assert sidecar["diagnoses"] == {"paired": {"CN": 4, "AD": 5}, "mri_only": {}}
+    assert sidecar["excluded_counts"] == {"cohort.exclude": 1, "diagnosis SMC": 1}
     assert sidecar["excluded"]["s09"] == "cohort.exclude: motion"
     assert read_exclusions(cohort_table=out) == sidecar["excluded"]
     # 4 CN are left after the exclusion: fewer than 5 folds

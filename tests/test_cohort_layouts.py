@@ -13,7 +13,7 @@ import pytest
 from gla_model.cohort import configured_cohort, describe_cohort, discover_cohort
 from gla_model.errors import CohortError
 
-LABELS = {"CN": ["CN"], "AD": ["AD", "Dementia"]}
+LABELS = {"CN": ["CN"], "MCI": ["MCI", "EMCI", "LMCI"], "AD": ["AD", "Dementia"]}
 DEFAULT_RECS = ("coregiso8", "coregiso", "coregiso6", "coregstd", "coregavg", "coregdyn")
 
 
@@ -148,47 +148,40 @@ def test_pet_reconstruction_follows_the_preference(tmp_path, caplog, pets, prefe
 
 def test_every_exclusion_has_its_reason(tmp_path):
     rows = balanced(tmp_path, n_per_class=3)
-    for index, value in enumerate(("EMCI", "LMCI", "SMC", "EMCI")):
+    for index, value in enumerate(("EMCI", "LMCI", "CN", "EMCI")):
         label = adni(10 + index)
         clinica_subject(tmp_path, label)
         rows[label] = value
     rows["ADNI200S0001"] = "AD"  # listed: needs no files
-    rows["ADNI200S0002"] = "LMCI"  # unmapped: needs no files either
+    rows["ADNI200S0002"] = "SMC"  # unmapped: needs no files either
     rows[adni(1)] = "AD"
     participants(tmp_path, rows)
     sessions(tmp_path, adni(10), {"M000": "MCI", "M012": "AD"})  # the chosen visit decides
     sessions(tmp_path, adni(11), {"M000": "", "M012": "AD"})  # empty: participants.tsv
-    sessions(tmp_path, adni(2), {"M000": "Dementia"})  # a visit can also include
+    sessions(tmp_path, adni(12), {"M000": "SMC"})  # a visit can exclude ...
+    sessions(tmp_path, adni(2), {"M000": "Dementia"})  # ... and include
 
     cohort = discover(tmp_path, exclude={"ADNI200S0001": "withdrew consent",
                                          adni(1): "failed T1w QC: motion"})
 
-    assert sorted(by_id(cohort)) == [adni(i) for i in (0, 2, 3, 4, 5)]
-    assert by_id(cohort)[adni(2)].diagnosis == "AD"
+    assert {p: s.diagnosis for p, s in by_id(cohort).items()} == {
+        adni(0): "CN", adni(2): "AD", adni(3): "AD", adni(4): "CN", adni(5): "AD",
+        adni(10): "MCI", adni(11): "MCI", adni(13): "MCI"}
     reasons = {e.participant_id: e.reason for e in cohort.exclusions}
     assert reasons == {
         "ADNI200S0001": "cohort.exclude: withdrew consent",
-        "ADNI200S0002": "diagnosis_sc 'LMCI' in participants.tsv is neither CN nor AD in "
-                        "cohort.participants.labels",
+        "ADNI200S0002": "diagnosis_sc 'SMC' in participants.tsv is not listed under CN, MCI "
+                        "or AD in cohort.participants.labels",
         adni(1): "cohort.exclude: failed T1w QC: motion",
-        adni(10): "diagnosis 'MCI' at ses-M000 in its sessions.tsv is neither CN nor AD in "
-                  "cohort.participants.labels",
-        adni(11): "diagnosis_sc 'LMCI' in participants.tsv is neither CN nor AD in "
-                  "cohort.participants.labels",
-        adni(12): "diagnosis_sc 'SMC' in participants.tsv is neither CN nor AD in "
-                  "cohort.participants.labels",
-        adni(13): "diagnosis_sc 'EMCI' in participants.tsv is neither CN nor AD in "
-                  "cohort.participants.labels",
+        adni(12): "diagnosis 'SMC' at ses-M000 in its sessions.tsv is not listed under CN, "
+                  "MCI or AD in cohort.participants.labels",
     }
-    assert cohort.exclusion_counts() == {"cohort.exclude": 2, "diagnosis EMCI": 1,
-                                         "diagnosis LMCI": 2, "diagnosis MCI": 1,
-                                         "diagnosis SMC": 1}
+    assert cohort.exclusion_counts() == {"cohort.exclude": 2, "diagnosis SMC": 2}
     text = describe_cohort(cohort=cohort)
     assert text.splitlines()[0] == (
-        "Cohort: 5 subjects (5 paired, 0 MRI-only); 7 excluded (cohort.exclude: 2, "
-        "diagnosis EMCI: 1, diagnosis LMCI: 2, diagnosis MCI: 1, diagnosis SMC: 1):")
-    assert (f"  - diagnosis_sc 'LMCI' in participants.tsv is neither CN nor AD in "
-            f"cohort.participants.labels (2): sub-{adni(11)}, sub-ADNI200S0002") in text
+        "Cohort: 8 subjects (8 paired: 2 CN, 3 MCI, 3 AD; 0 MRI-only); 4 excluded "
+        "(cohort.exclude: 2, diagnosis SMC: 2):")
+    assert ("  - cohort.exclude: withdrew consent (1): sub-ADNI200S0001") in text
 
 
 def test_cohort_exclude_labels_must_be_participants(tmp_path):
@@ -211,12 +204,16 @@ def test_exclusions_that_leave_too_few_subjects_for_the_folds(tmp_path):
 
 
 def test_demo_cohort_honours_cohort_exclude(default_settings):
+    full = configured_cohort(settings=default_settings.cohort, cv=default_settings.cv,
+                             demo_root=Path("d"))
+    assert full.diagnosis_counts() == {"paired": {"CN": 4, "MCI": 4, "AD": 4},
+                                       "mri_only": {"CN": 1, "MCI": 1, "AD": 1}}  # tiny.yaml
     settings = dataclasses.replace(default_settings.cohort,
-                                   exclude={"demo010": "failed T1w QC"})
+                                   exclude={"demo015": "failed T1w QC"})  # MRI-only
     cohort = configured_cohort(settings=settings, cv=default_settings.cv, demo_root=Path("d"))
-    assert "demo010" not in by_id(cohort) and len(cohort.subjects) == 9
+    assert "demo015" not in by_id(cohort) and len(cohort.subjects) == 14
     assert [(e.participant_id, e.reason) for e in cohort.exclusions] == [
-        ("demo010", "cohort.exclude: failed T1w QC")]
+        ("demo015", "cohort.exclude: failed T1w QC")]
     wrong = dataclasses.replace(settings, exclude={"demo999": "typo"})
     with pytest.raises(CohortError, match=re.escape(
             "cohort.exclude lists 'demo999', which is not a subject of the demo cohort")):

@@ -60,7 +60,8 @@ def test_jobs_find_the_cli_without_the_venv_on_path(
                         repo_root=repo_root)
     assert planned.returncode == 0, output_of(planned)[-4000:]
     assert "Shell command: gla-model cohort --bids-dir " in output_of(planned)
-    assert "Cohort: 10 subjects (8 paired, 2 MRI-only)\n" in output_of(planned)
+    assert ("Cohort: 10 subjects (8 paired: 4 CN, 4 AD; 2 MRI-only: 1 CN, 1 AD)\n"
+            in output_of(planned))
 
     ran = snakemake("--cores", "1", target, workdir=tmp_path / "run", configfiles=configs,
                     repo_root=repo_root)
@@ -101,9 +102,13 @@ ADNI = {
     "demo007": ("ADNI011S0002", "CN", "CN"), "demo008": ("ADNI013S0502", "SMC", "CN"),
     "demo009": ("ADNI033S0724", "CN", "CN"),
 }
-#: Participants with images that are not CN or AD (images copied from demo001).
-OTHER_DIAGNOSES = {"ADNI002S0729": ("EMCI", "MCI"), "ADNI003S1057": ("LMCI", ""),
-                   "ADNI006S4192": ("SMC", None)}
+#: Participants with images copied from demo001 -> (participants.tsv diagnosis_sc,
+#: sessions.tsv diagnosis at M000 or None for no sessions.tsv, the diagnosis discovery gives
+#: them or None for excluded). ADNI's MCI labels become MCI by default (4 paired, the fewest
+#: that tiny.yaml's folds take); SMC stays out.
+OTHER_DIAGNOSES = {"ADNI002S0729": ("EMCI", "MCI", "MCI"), "ADNI003S1057": ("LMCI", "", "MCI"),
+                   "ADNI006S4192": ("SMC", None, None), "ADNI009S4388": ("LMCI", "LMCI", "MCI"),
+                   "ADNI012S4012": ("CN", "EMCI", "MCI")}
 MOTION = "failed T1w QC: motion"
 
 
@@ -149,7 +154,7 @@ def clinica_adni(tmp_path_factory) -> Path:
                         pet=subject.pet and demo / subject.pet, index=index,
                         visits={"M000": visit, "M012": "MCI" if visit == "CN" else visit})
         rows.append(f"sub-{label}\t{label[4:7]}_S_{label[8:]}\tF\t{screening}")
-    for index, (label, (screening, visit)) in enumerate(OTHER_DIAGNOSES.items()):
+    for index, (label, (screening, visit, _)) in enumerate(OTHER_DIAGNOSES.items()):
         clinica_subject(root, label, t1w=demo / plan[0].t1w, pet=demo / plan[0].pet,
                         index=index, visits=None if visit is None else {"M000": visit})
         rows.append(f"sub-{label}\t{label[4:7]}_S_{label[8:]}\tM\t{screening}")
@@ -173,17 +178,13 @@ def test_clinica_adni_runs_through_preprocessing(clinica_adni, tmp_path, write_y
                         repo_root=repo_root)
     assert planned.returncode == 0, output_of(planned)[-4000:]
     printed = output_of(planned)
-    assert ("Cohort: 8 subjects (8 paired, 0 MRI-only); 4 excluded (cohort.exclude: 1, "
-            "diagnosis LMCI: 1, diagnosis MCI: 1, diagnosis SMC: 1):") in printed
+    assert ("Cohort: 12 subjects (12 paired: 4 CN, 4 MCI, 4 AD; 0 MRI-only); 2 excluded "
+            "(cohort.exclude: 1, diagnosis SMC: 1):") in printed
     for line in (f"cohort.exclude: {MOTION} (1): sub-ADNI033S0724",
-                 "diagnosis 'MCI' at ses-M000 in its sessions.tsv is neither CN nor AD in "
-                 "cohort.participants.labels (1): sub-ADNI002S0729",
-                 "diagnosis_sc 'LMCI' in participants.tsv is neither CN nor AD in "
-                 "cohort.participants.labels (1): sub-ADNI003S1057",
-                 "diagnosis_sc 'SMC' in participants.tsv is neither CN nor AD in "
+                 "diagnosis_sc 'SMC' in participants.tsv is not listed under CN, MCI or AD in "
                  "cohort.participants.labels (1): sub-ADNI006S4192",
-                 "FDG PET: 4 sessions hold several reconstructions; chosen by "
-                 "cohort.pet_reconstructions: rec-coregiso8 for 4"):
+                 "FDG PET: 6 sessions hold several reconstructions; chosen by "
+                 "cohort.pet_reconstructions: rec-coregiso8 for 6"):
         assert line in printed, line
 
     ran = snakemake("--cores", "2", *targets, workdir=workdir, configfiles=configs,
@@ -192,11 +193,13 @@ def test_clinica_adni_runs_through_preprocessing(clinica_adni, tmp_path, write_y
 
     cohort = pd.read_csv(workdir / LAYOUT.cohort_table, sep="\t", dtype=str,
                          keep_default_na=False).set_index("participant_id")
-    included = {label for label, _, _ in ADNI.values()} - {"ADNI033S0724"}
+    mci = {label for label, (_, _, dx) in OTHER_DIAGNOSES.items() if dx == "MCI"}
+    included = {label for label, _, _ in ADNI.values()} - {"ADNI033S0724"} | mci
     assert set(cohort.index) == included
+    assert set(cohort.loc[sorted(mci), "diagnosis"]) == {"MCI"}
     assert set(cohort["session"]) == {"M000"}
     paired = cohort[cohort["group"] == "paired"]
-    assert len(paired) == 8 and paired["pet"].str.endswith(
+    assert len(paired) == 12 and paired["pet"].str.endswith(
         "_ses-M000_trc-18FFDG_rec-coregiso8_pet.nii.gz").all()
     # SMC at screening, CN at the baseline visit: the visit's diagnosis wins
     assert cohort.loc["ADNI013S0502", "diagnosis"] == "CN"
@@ -204,6 +207,7 @@ def test_clinica_adni_runs_through_preprocessing(clinica_adni, tmp_path, write_y
     assert cohort.loc["ADNI002S0685", "diagnosis"] == "CN"  # no value at M000: screening
     sidecar = json.loads((workdir / LAYOUT.cohort_sidecar).read_text())
     assert sidecar["excluded"]["ADNI033S0724"] == f"cohort.exclude: {MOTION}"
-    assert set(sidecar["excluded"]) == {"ADNI033S0724", *OTHER_DIAGNOSES}
+    assert set(sidecar["excluded"]) == {"ADNI033S0724", "ADNI006S4192"}
+    assert sidecar["diagnoses"] == {"paired": {"CN": 4, "MCI": 4, "AD": 4}, "mri_only": {}}
     qc = pd.read_csv(workdir / LAYOUT.qc_table, sep="\t", dtype={"participant_id": str})
     assert set(qc["participant_id"]) == included

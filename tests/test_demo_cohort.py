@@ -1,9 +1,11 @@
-"""The built-in synthetic cohort: plan, files, geometry, determinism and disease signal."""
+"""The built-in synthetic cohort: plan, files, geometry, determinism and disease signal
+(CN, MCI and AD)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import nibabel as nib
@@ -19,18 +21,21 @@ from sklearn.preprocessing import StandardScaler
 from gla_model import resources
 from gla_model.cli import main
 from gla_model.cohort.discover import discover_cohort
-from gla_model.demo_cohort.disease import TARGETS
+from gla_model.demo_cohort.disease import MCI_PROGRESS_RANGE, SEVERITY_RANGE, TARGETS
 from gla_model.demo_cohort.measure import cohens_d, effect_table, truth_values
-from gla_model.demo_cohort.plan import plan_demo_cohort
-from gla_model.demo_cohort.write import SIMULATOR, write_demo_cohort
+from gla_model.demo_cohort.plan import mci_count, plan_demo_cohort
+from gla_model.demo_cohort.write import DIAGNOSIS_LEVELS, SIMULATOR, write_demo_cohort
 
 COARSE = dict(t1_voxel_mm=3.0, pet_voxel_mm=4.0)
+#: 2 CN, 2 MCI and 2 AD paired; 1 CN and 1 MCI MRI-only.
+TINY = dict(n_paired=6, n_mri_only=2, seed=7, mci_fraction=0.34)
+LABELS = {"CN": ["CN"], "MCI": ["MCI"], "AD": ["AD"]}
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny")
-    write_demo_cohort(out_dir=out, n_paired=4, n_mri_only=2, seed=7, **COARSE)
+    write_demo_cohort(out_dir=out, **TINY, **COARSE)
     return out
 
 
@@ -58,24 +63,58 @@ def test_plan_is_balanced_and_names_bids_files():
     assert [s.diagnosis for s in other] != [s.diagnosis for s in plan]
 
 
-def test_plan_rejects_an_empty_cohort():
-    with pytest.raises(ValueError, match="need a non-empty cohort, got n_paired=0, n_mri_only=0"):
-        plan_demo_cohort(n_paired=0, n_mri_only=0, seed=0)
+@pytest.mark.parametrize(("n_paired", "n_mri_only", "fraction", "paired", "mri_only"), [
+    # (CN, MCI, AD) per group: MCI is the rounded share, CN gets the odd one of the rest
+    (40, 10, 0.3, (14, 12, 14), (4, 3, 3)),  # config.yaml
+    (12, 3, 0.34, (4, 4, 4), (1, 1, 1)),  # workflow/presets/tiny.yaml
+    (10, 2, 0.25, (4, 3, 3), (1, 1, 0)),  # 2.5 and 0.5 round up
+    (7, 1, 0.0, (4, 0, 3), (1, 0, 0)),
+])
+def test_plan_makes_the_mci_share_of_each_group(n_paired, n_mri_only, fraction, paired,
+                                                mri_only):
+    plan = plan_demo_cohort(n_paired=n_paired, n_mri_only=n_mri_only, seed=3,
+                            mci_fraction=fraction)
+    for group, expected in (("paired", paired), ("mri_only", mri_only)):
+        diagnoses = [s.diagnosis for s in plan if s.group == group]
+        assert tuple(diagnoses.count(d) for d in ("CN", "MCI", "AD")) == expected, group
+        assert expected[1] == mci_count(count=len(diagnoses), mci_fraction=fraction)
+    assert plan == plan_demo_cohort(n_paired=n_paired, n_mri_only=n_mri_only, seed=3,
+                                    mci_fraction=fraction)
+
+
+def test_mci_are_shuffled_among_the_others_and_no_mci_keeps_the_cn_ad_plan():
+    with_mci = plan_demo_cohort(n_paired=40, n_mri_only=0, seed=0, mci_fraction=0.3)
+    positions = [i for i, s in enumerate(with_mci) if s.diagnosis == "MCI"]
+    assert positions != list(range(28, 40)) and positions != list(range(12))
+    assert plan_demo_cohort(n_paired=40, n_mri_only=12, seed=0) == plan_demo_cohort(
+        n_paired=40, n_mri_only=12, seed=0, mci_fraction=0.0)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (dict(n_paired=0, n_mri_only=0), "need a non-empty cohort, got n_paired=0, n_mri_only=0"),
+    (dict(n_paired=4, n_mri_only=0, mci_fraction=1.0), "mci_fraction must be in [0, 1), got 1.0"),
+    (dict(n_paired=4, n_mri_only=0, mci_fraction=-0.1), "mci_fraction must be in [0, 1)"),
+])
+def test_plan_rejects_an_empty_cohort_and_a_bad_mci_fraction(arguments, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        plan_demo_cohort(seed=0, **arguments)
 
 
 def test_files_match_the_plan_and_bids_discovery(tiny):
-    plan = plan_demo_cohort(n_paired=4, n_mri_only=2, seed=7)
+    plan = plan_demo_cohort(**TINY)
     participants = pd.read_csv(tiny / "participants.tsv", sep="\t")
     assert list(participants["participant_id"]) == [f"sub-{s.participant_id}" for s in plan]
     assert list(participants["diagnosis"]) == [s.diagnosis for s in plan]
+    assert set(participants["diagnosis"]) == {"CN", "MCI", "AD"}
+    levels = json.loads((tiny / "participants.json").read_text())["diagnosis"]["Levels"]
+    assert levels == DIAGNOSIS_LEVELS and set(levels) == {"CN", "MCI", "AD"}
     assert json.loads((tiny / "dataset_description.json").read_text())["BIDSVersion"]
     images = sorted(str(p.relative_to(tiny)) for p in tiny.glob("sub-*/*/*.nii.gz"))
     assert images == sorted([s.t1w for s in plan] + [s.pet for s in plan if s.pet])
     cohort = discover_cohort(bids_dir=tiny, diagnosis_column="diagnosis",
-                             diagnosis_labels={"CN": ["CN"], "AD": ["AD"]}, n_folds=2,
-                             val_fraction=0.0)
-    assert {(s.participant_id, s.group) for s in cohort.subjects} == {
-        (s.participant_id, s.group) for s in plan}
+                             diagnosis_labels=LABELS, n_folds=2, val_fraction=0.0)
+    assert {(s.participant_id, s.group, s.diagnosis) for s in cohort.subjects} == {
+        (s.participant_id, s.group, s.diagnosis) for s in plan}
     for subject in plan:  # sidecars say the data are simulated; PET timing fits its frames
         t1w_sidecar = json.loads((tiny / subject.t1w.replace(".nii.gz", ".json")).read_text())
         assert t1w_sidecar["Manufacturer"] == SIMULATOR
@@ -88,7 +127,7 @@ def test_files_match_the_plan_and_bids_discovery(tiny):
 
 
 def test_images_are_native_and_grids_differ(tiny):
-    plan = plan_demo_cohort(n_paired=4, n_mri_only=2, seed=7)
+    plan = plan_demo_cohort(**TINY)
     for subject in plan:
         t1w = nib.load(tiny / subject.t1w)
         truth = json.loads((tiny / subject.truth_dir /
@@ -113,7 +152,7 @@ def test_images_are_native_and_grids_differ(tiny):
 
 
 def test_t1w_has_contrast_skull_and_truth_is_consistent(tiny):
-    subject = plan_demo_cohort(n_paired=4, n_mri_only=2, seed=7)[0]
+    subject = plan_demo_cohort(**TINY)[0]
     truth = tiny / subject.truth_dir
     prefix = f"sub-{subject.participant_id}_space-T1w"
     t1w = nib.load(tiny / subject.t1w).get_fdata()
@@ -142,10 +181,10 @@ def test_t1w_has_contrast_skull_and_truth_is_consistent(tiny):
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path, tiny):
     again = tmp_path / "again"
-    write_demo_cohort(out_dir=again, n_paired=4, n_mri_only=2, seed=7, jobs=2, **COARSE)
+    write_demo_cohort(out_dir=again, **TINY, jobs=2, **COARSE)
     assert digest(again) == digest(tiny)
     other = tmp_path / "other"
-    write_demo_cohort(out_dir=other, n_paired=4, n_mri_only=2, seed=8, **COARSE)
+    write_demo_cohort(out_dir=other, **{**TINY, "seed": 8}, **COARSE)
     changed = {k for k, v in digest(other).items() if digest(tiny).get(k) != v}
     assert "sub-demo001/anat/sub-demo001_T1w.nii.gz" in changed
 
@@ -153,14 +192,18 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, tiny):
 def test_cli_writes_a_cohort(tmp_path):
     out = tmp_path / "bids"
     settings = json.dumps({"cohort.demo": {"n_paired": 4, "n_mri_only": 0, "seed": 3,
-                                           "t1_voxel_mm": 3, "pet_voxel_mm": 4}})
+                                           "mci_fraction": 0.25, "t1_voxel_mm": 3,
+                                           "pet_voxel_mm": 4}})
     assert main(["demo-cohort", "--settings", settings, "--out", str(out)]) == 0
     assert len(list(out.glob("sub-*/pet/*_pet.nii.gz"))) == 4
+    diagnoses = pd.read_csv(out / "participants.tsv", sep="\t")["diagnosis"]
+    assert sorted(diagnoses) == ["AD", "CN", "CN", "MCI"]
 
 
 def test_cli_rejects_settings_outside_their_range(tmp_path, capsys):
     settings = json.dumps({"cohort.demo": {"n_paired": 2, "n_mri_only": 0, "seed": 3,
-                                           "t1_voxel_mm": 3, "pet_voxel_mm": 4}})
+                                           "mci_fraction": 0.0, "t1_voxel_mm": 3,
+                                           "pet_voxel_mm": 4}})
     assert main(["demo-cohort", "--settings", settings, "--out", str(tmp_path / "b")]) == 2
     assert "'cohort.demo.n_paired': 2 must be >= 4" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
@@ -168,19 +211,26 @@ def test_cli_rejects_settings_outside_their_range(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def calibration_cohort(tmp_path_factory) -> tuple[Path, list]:
-    """16 paired subjects (8 AD, 8 CN) at coarse voxels."""
+    """24 paired subjects (8 CN, 8 MCI, 8 AD) at coarse voxels."""
     out = tmp_path_factory.mktemp("calibration")
-    plan = write_demo_cohort(out_dir=out, n_paired=16, n_mri_only=0, seed=11, jobs=2, **COARSE)
+    plan = write_demo_cohort(out_dir=out, n_paired=24, n_mri_only=0, seed=11, jobs=2,
+                             mci_fraction=1 / 3, **COARSE)
     return out, plan
 
 
-def test_ground_truth_shows_the_calibrated_disease_effects(calibration_cohort):
+@pytest.fixture(scope="module")
+def calibration_effects(calibration_cohort) -> pd.DataFrame:
+    """effect_table of the calibration cohort's ground truth, by region."""
     folder, plan = calibration_cohort
     atlas = resources.aal_atlas()
     values = {s.participant_id: truth_values(bids_dir=folder, subject=s, atlas=atlas)
               for s in plan}
-    table = effect_table(values=values, diagnoses={s.participant_id: s.diagnosis for s in plan},
-                         targets=TARGETS, names=atlas.labels).set_index("region")
+    return effect_table(values=values, diagnoses={s.participant_id: s.diagnosis for s in plan},
+                        targets=TARGETS, names=atlas.labels).set_index("region")
+
+
+def test_ground_truth_shows_the_calibrated_disease_effects(calibration_effects):
+    table = calibration_effects
     # Lower hippocampal, parahippocampal and temporal GM density, larger ventricles ...
     assert table.loc["Hippocampus", "gm_d"] < -1.0, table
     assert table.loc[["ParaHippocampal", "Temporal_Inf"], "gm_d"].max() < -0.8, table
@@ -201,17 +251,52 @@ def test_one_severity_drives_both_modalities_but_mri_shows_it_only_in_part(
     ad = [t for t in truth if t["diagnosis"] == "AD"]
     cn = [t for t in truth if t["diagnosis"] == "CN"]
     assert all(t["severity"] == 0.0 and t["pet_hypometabolism_max"] == 0.0 for t in cn)
-    assert all(0.15 <= t["severity"] <= 1.0 for t in ad)
+    assert all(0.15 <= t["severity"] <= 1.0 and t["mci_progress"] is None for t in ad)
     severity = np.array([t["severity"] for t in ad])
     atrophy = np.array([t["mri_atrophy"] for t in ad])
     assert 0.3 < np.corrcoef(severity, atrophy)[0, 1] < 0.97
-    assert cohens_d(ad=atrophy, cn=np.array([t["mri_atrophy"] for t in cn])) > 1.0
+    assert cohens_d(group=atrophy,
+                    reference=np.array([t["mri_atrophy"] for t in cn])) > 1.0
+
+
+def test_mci_is_the_ad_disease_part_of_the_way(calibration_cohort):
+    """Each MCI subject's severity is its own fraction (MCI_PROGRESS_RANGE) of an AD
+    severity: spread between CN and AD, and driving PET and MRI as in AD."""
+    folder, plan = calibration_cohort
+    truth = [json.loads((folder / s.truth_dir / f"sub-{s.participant_id}_truth.json")
+                        .read_text()) for s in plan]
+    mci = [t for t in truth if t["diagnosis"] == "MCI"]
+    assert len(mci) == 8
+    progress = np.array([t["mci_progress"] for t in mci])
+    severity = np.array([t["severity"] for t in mci])
+    assert np.all((progress >= MCI_PROGRESS_RANGE[0]) & (progress <= MCI_PROGRESS_RANGE[1]))
+    ad_severity = severity / progress  # the AD severity each one is on the way to
+    assert np.all((ad_severity >= SEVERITY_RANGE[0]) & (ad_severity <= SEVERITY_RANGE[1]))
+    assert len(set(np.round(progress, 6))) == 8  # each subject draws its own
+    np.testing.assert_allclose([t["pet_hypometabolism_max"] for t in mci], 0.29 * severity)
+    ad_mean = np.mean([t["severity"] for t in truth if t["diagnosis"] == "AD"])
+    assert 0.0 < severity.mean() < ad_mean
+    atrophy = {d: np.array([t["mri_atrophy"] for t in truth if t["diagnosis"] == d])
+               for d in ("CN", "MCI", "AD")}
+    assert atrophy["CN"].mean() < atrophy["MCI"].mean() < atrophy["AD"].mean()
+
+
+def test_mci_effects_lie_between_cn_and_ad(calibration_effects):
+    """Averaged over the FDG meta-ROI and over the medial temporal GM (single regions of 8
+    subjects are noisy), MCI differs from CN in the AD direction but less than AD does."""
+    table = calibration_effects
+    pet = ["Cingulum_Post", "Precuneus", "Angular", "Parietal_Inf", "Temporal_Inf"]
+    gm = ["Hippocampus", "ParaHippocampal", "Temporal_Inf"]
+    for column, regions in (("pet", pet), ("gm", gm)):
+        ad, mci = table.loc[regions, f"{column}_d"], table.loc[regions, f"{column}_d_mci"]
+        assert ad.mean() < mci.mean() < 0.0, table
+    assert table["gm_d_mci"].notna().all() and table["pet_d_mci"].drop("Ventricles").notna().all()
 
 
 def test_cohens_d_by_hand():
-    ad, cn = np.array([1.0, 2.0, 3.0]), np.array([3.0, 4.0, 5.0, 6.0])
-    pooled = np.sqrt((2 * 1.0 + 3 * np.var(cn, ddof=1)) / 5)
-    assert cohens_d(ad=ad, cn=cn) == pytest.approx((2.0 - 4.5) / pooled)
+    group, reference = np.array([1.0, 2.0, 3.0]), np.array([3.0, 4.0, 5.0, 6.0])
+    pooled = np.sqrt((2 * 1.0 + 3 * np.var(reference, ddof=1)) / 5)
+    assert cohens_d(group=group, reference=reference) == pytest.approx((2.0 - 4.5) / pooled)
 
 
 def roi_features(folder: Path, subject, atlas) -> tuple[np.ndarray, np.ndarray]:

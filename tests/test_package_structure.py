@@ -84,4 +84,5 @@ def _layout_paths(layout: Layout) -> list[Path]:
     return [layout.cohort_table, layout.qc_table, layout.folds_table,
             layout.checkpoint(variant="v", fold="0"), layout.synth_dir(variant="v", fold="0"),
             layout.metric_spec, layout.features("real_pet"),
-            layout.classification(experiment="paired", source="mri_only"), layout.report_dir]
+            layout.classification(task="ad_vs_cn", experiment="paired", source="mri_only"),
+            layout.report_dir]

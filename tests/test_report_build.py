@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import nibabel as nib
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gla_model.classify.tasks import task_metrics
 from gla_model.cli import main
 from gla_model.features import feature_columns
 from gla_model.layout import (
@@ -19,7 +21,7 @@ from gla_model.layout import (
     report_outputs,
     synthetic_pet_path,
 )
-from gla_model.report import interpolation
+from gla_model.report import build, classification, figures, interpolation
 from gla_model.report.inputs import ReportInputError
 from gla_model.settings import (
     SvmSettings,
@@ -40,6 +42,9 @@ VARIANTS = {
 }
 IDS = [f"s{i:02d}" for i in range(10)]
 DIAGNOSES = ["CN" if i % 2 == 0 else "AD" for i in range(10)]
+TASKS = ("ad_vs_cn", "cn_vs_mci_vs_ad")
+SOURCES = {"paired": ["mri_only", "real_pet", *VARIANTS],
+           "complete": ["mri_only", "mean_imputed_pet", *VARIANTS, "trusted_synth_pet"]}
 
 
 def _save(data: np.ndarray, path) -> None:
@@ -87,20 +92,45 @@ def settings_json(default_config) -> str:
     return job_settings(**as_mapping(build_settings(config=config)))
 
 
-def _predictions(*, source: str) -> pd.DataFrame:
+def _predictions(*, source: str, task: str) -> pd.DataFrame:
     """Out-of-fold predictions of every subject (10 paired, 2 MRI-only) for 3 seeds; the
-    MRI-only subjects are right for GLA-GAN only."""
+    MRI-only subjects are right for GLA-GAN only. Three-class: the paired subjects' classes
+    cycle CN, MCI, AD; real PET is right on all of them, the others call every MCI CN."""
     ids, diagnoses = [*IDS, "m1", "m2"], [*DIAGNOSES, "CN", "AD"]
     rows = []
     for seed in range(3):
         for index, (pid, diagnosis) in enumerate(zip(ids, diagnoses, strict=True)):
-            truth = int(diagnosis == "AD")
-            right = index < 10 or source == "glagan"
-            predicted = truth if right else 1 - truth
+            if task == "ad_vs_cn":
+                truth = int(diagnosis == "AD")
+                right = index < 10 or source == "glagan"
+                predicted = truth if right else 1 - truth
+                scores = {"score": (predicted - 0.5) * (1 + index / 10)}
+            else:
+                truth = index % 3
+                predicted = truth if source == "real_pet" or truth != 1 else 0
+                scores = {f"score_{c}": float(k == predicted)
+                          for k, c in enumerate(("cn", "mci", "ad"))}
             rows.append({"participant_id": pid, "seed": seed, "fold": index % 5,
-                         "y_true": truth, "y_pred": predicted,
-                         "score": (predicted - 0.5) * (1 + index / 10)})
+                         "y_true": truth, "y_pred": predicted, **scores})
     return pd.DataFrame(rows)
+
+
+def _results(task: str, experiment: str, classification_rows) -> pd.DataFrame:
+    """Per (seed, fold) rows of every source of ``experiment`` for ``task``; the trusted
+    source with its threshold columns."""
+    sources = SOURCES[experiment]
+    rows = classification_rows({s: 0.8 + 0.01 * i for i, s in enumerate(sources)},
+                               experiment=experiment)
+    if task != "ad_vs_cn":
+        noise = np.random.default_rng(4).normal(0.0, 0.02, (len(rows), 6))
+        rows = rows.drop(columns=["accuracy", "sensitivity", "specificity", "f1", "mcc",
+                                  "auc"]).assign(**{metric: 0.6 + noise[:, k] for k, metric
+                                                    in enumerate(task_metrics(task))})
+    trusted = rows["source"] == "trusted_synth_pet"
+    return rows.assign(task=task, threshold_quantile=np.where(trusted, 0.9, np.nan),
+                       threshold=np.where(trusted, 0.2, np.nan),
+                       n_untrusted_test=np.where(trusted, 1, np.nan),
+                       n_mri_only_test=np.where(trusted, 2, np.nan))
 
 
 @pytest.fixture
@@ -119,17 +149,16 @@ def tree(tmp_path, image_scores, classification_rows):
         part.to_csv(root / "evaluate" / "image_quality" / f"{variant}.tsv", sep="\t",
                     index=False)
     (root / "evaluate" / "metric_spec.json").write_text(json.dumps({"dimensionality": "3D"}))
-    for experiment, sources in (("paired", ["mri_only", "real_pet", *VARIANTS]),
-                                ("complete", ["mri_only", "mean_imputed_pet", *VARIANTS])):
-        rows = classification_rows({s: 0.8 + 0.01 * i for i, s in enumerate(sources)},
-                                   experiment=experiment)
-        for source, part in rows.groupby("source"):
-            scores = classification_path(classify_dir=root / "classify",
-                                         experiment=experiment, source=source)
-            scores.parent.mkdir(parents=True, exist_ok=True)
-            part.to_csv(scores, sep="\t", index=False)
-            _predictions(source=source).to_csv(predictions_path(scores=scores), sep="\t",
-                                               index=False)
+    for task in TASKS:
+        for experiment in SOURCES:
+            rows = _results(task, experiment, classification_rows)
+            for source, part in rows.groupby("source"):
+                scores = classification_path(classify_dir=root / "classify", task=task,
+                                             experiment=experiment, source=source)
+                scores.parent.mkdir(parents=True, exist_ok=True)
+                part.to_csv(scores, sep="\t", index=False)
+                _predictions(source=source, task=task).to_csv(
+                    predictions_path(scores=scores), sep="\t", index=False)
     (root / "preprocess" / "failures").mkdir(parents=True)
     pd.DataFrame({"participant_id": IDS, "snr": np.linspace(5, 9, 10),
                   "flag_registration": [False] * 9 + [True]}).to_csv(
@@ -168,7 +197,7 @@ def _arguments(root, out, settings: str) -> list[str]:
             "--folds", str(root / "folds" / "folds.tsv"),
             "--failures-dir", str(root / "preprocess" / "failures"),
             "--train-dir", str(root / "train"), "--synth-dir", str(root / "synthesize"),
-            "--preproc-dir", str(root / "preprocess")]
+            "--preproc-dir", str(root / "preprocess"), "--tasks", *TASKS]
 
 
 def _written(out) -> set:
@@ -181,9 +210,20 @@ def test_report_cli_tables_and_summary_write_exactly_the_declared_outputs(tree, 
     assert main(["report", "--what", "tables", "summary",
                  *_arguments(tree, out, settings_json)]) == 0
     expected = {path for part in ("tables", "summary")
-                for path in report_outputs(report_dir=out, part=part, variants=VARIANTS)}
+                for path in report_outputs(report_dir=out, part=part, variants=VARIANTS,
+                                           tasks=TASKS)}
     assert _written(out) == expected
     assert out / "tables" / "ablation_architecture.md" in expected
+    assert out / "tables" / "classification_cn_vs_mci_vs_ad_complete.html" in expected
+    assert not (out / "tables" / "classification_mci_vs_cn_paired.tsv").exists()
+    three = pd.read_csv(out / "tables" / "classification_cn_vs_mci_vs_ad_complete.tsv",
+                        sep="\t")
+    assert three["source"].tolist() == [*SOURCES["complete"][:2], "glagan", "unet3d",
+                                        "trusted_synth_pet"]
+    assert "balanced_accuracy_mean" in three.columns and "accuracy_mean" not in three.columns
+    table3 = pd.read_csv(out / "tables" / "table3_classification_complete.tsv", sep="\t")
+    assert table3["source"].iloc[-1] == "trusted_synth_pet"
+    assert table3["threshold_mean"].iloc[-1] == pytest.approx(0.2)
     assert not (out / "tables" / "ablation_losses.tsv").exists()  # no variant in that group
     table = pd.read_csv(out / "tables" / "table1_synthesis_quality.tsv", sep="\t")
     assert table["variant"].tolist() == ["glagan", "unet3d", "mean_train_pet"]
@@ -196,10 +236,36 @@ def test_report_cli_tables_and_summary_write_exactly_the_declared_outputs(tree, 
 def test_report_cli_figures_write_exactly_the_declared_outputs(tree, tmp_path, settings_json):
     out = tmp_path / "report"
     assert main(["report", "--what", "figures", *_arguments(tree, out, settings_json)]) == 0
-    expected = set(report_outputs(report_dir=out, part="figures", variants=VARIANTS))
+    expected = set(report_outputs(report_dir=out, part="figures", variants=VARIANTS,
+                                  tasks=TASKS))
     assert _written(out) == expected
+    assert out / "figures" / "confusion_cn_vs_mci_vs_ad.png" in expected
     assert out / "figures" / "qualitative_architecture_CN.png" in expected
     assert all(path.read_bytes()[:4] == b"\x89PNG" for path in expected)
+
+
+def test_confusion_figure_pools_the_paired_predictions_of_three_sources(tree, tmp_path,
+                                                                       monkeypatch):
+    parser = argparse.ArgumentParser()
+    build.configure_parser(parser)
+    args = parser.parse_args(["--what", "figures", *_arguments(tree, tmp_path / "report", "{}")])
+    args.reference = "unet3d"
+    drawn = []
+    save = figures.save_figure
+    monkeypatch.setattr(figures, "save_figure",
+                        lambda *, figure, path: drawn.append(figure) or save(figure=figure,
+                                                                             path=path))
+    path = classification.confusion(args=args, variants=VARIANTS, task="cn_vs_mci_vs_ad")
+    assert path == tmp_path / "report" / "figures" / "confusion_cn_vs_mci_vs_ad.png"
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    panels = [axis for axis in drawn[0].axes if axis.images]
+    assert [axis.get_title() for axis in panels] == ["MRI only", "Real PET",
+                                                    "3D U-Net (synthetic PET)"]
+    # 12 subjects x 3 seeds, 12 per class: real PET right on all; the others call MCI CN.
+    cells = [[text.get_text() for text in axis.texts] for axis in panels]
+    assert cells[1] == ["1.00\n(12)", "0.00\n(0)", "0.00\n(0)", "0.00\n(0)", "1.00\n(12)",
+                        "0.00\n(0)", "0.00\n(0)", "0.00\n(0)", "1.00\n(12)"]
+    assert cells[2][3:6] == ["1.00\n(12)", "0.00\n(0)", "0.00\n(0)"]
 
 
 def test_report_cli_names_missing_arguments(tree, tmp_path, capsys, settings_json):

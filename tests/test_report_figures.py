@@ -1,5 +1,5 @@
-"""Report figures: panel counts, PNG files written, shared loss terms, titles; the
-model-complexity part."""
+"""Report figures: panel counts, PNG files written, shared loss terms, titles, confusion
+matrices; the model-complexity part."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from gla_model.cli import main
 from gla_model.layout import report_outputs
 from gla_model.report import figures
 from gla_model.report.inputs import CLASSIFICATION_METRICS
+from gla_model.report.tasks import confusion_counts
 from gla_model.settings import job_settings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -138,3 +139,23 @@ def test_report_complexity_part_writes_its_table(tmp_path, default_settings):
             + table["discriminator_parameters"]).all()
     assert (table["grid"] == 32).all() and (table["generator_gflops"] > 0).all()
     assert "a multiply-add = 2 FLOPs" in markdown.read_text()
+
+
+def test_confusion_counts_and_figure_are_row_normalized_with_counts(tmp_path):
+    predictions = pd.DataFrame({"y_true": [0, 0, 0, 0, 1, 1, 2, 2, 2],
+                                "y_pred": [0, 0, 0, 1, 0, 2, 2, 2, 2]})
+    counts = confusion_counts(predictions=predictions, n_classes=3)
+    np.testing.assert_array_equal(counts, [[3, 1, 0], [1, 0, 1], [0, 0, 3]])
+    empty = np.zeros((3, 3), dtype=int)  # a panel without predictions stays all zero
+    figure = figures.confusion_figure(counts={"MRI only": counts, "Real PET": empty},
+                                      classes=("CN", "MCI", "AD"), title="CN / MCI / AD")
+    panels = _image_axes(figure)
+    assert [axis.get_title() for axis in panels] == ["MRI only", "Real PET"]
+    np.testing.assert_allclose(panels[0].images[0].get_array(),
+                               [[0.75, 0.25, 0], [0.5, 0, 0.5], [0, 0, 1]])
+    assert [text.get_text() for text in panels[0].texts][:3] == ["0.75\n(3)", "0.25\n(1)",
+                                                                "0.00\n(0)"]
+    assert [label.get_text() for label in panels[0].get_xticklabels()] == ["CN", "MCI", "AD"]
+    assert np.all(np.asarray(panels[1].images[0].get_array()) == 0)
+    assert figures.save_figure(figure=figure, path=tmp_path / "c.png").read_bytes()[:8] == (
+        PNG_MAGIC)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from gla_model.report import summary, tables
+from gla_model.vocabulary import PAPER_TASK, TRUSTED_SYNTH_PET
 
 GLAGAN_BEST = {"glagan": {"mae": -0.004, "ssim": 0.03, "ms_ssim": 0.03, "psnr": 1.0},
                "unet3d": {"mae": -0.002, "ssim": 0.02, "ms_ssim": 0.02, "psnr": 0.5},
@@ -31,27 +32,32 @@ def summary_inputs(image_scores, classification_rows, main_variants
     summary.md, with tables built from scores and classification rows around those values."""
 
     def build(*, quality: dict, paired_accuracy: dict, failures: dict | None = None,
-              completed_right: tuple[str, ...] = ("glagan",)) -> summary.SummaryInputs:
+              completed_right: tuple[str, ...] = ("glagan",),
+              trusted_accuracy: float = 0.86, extra_tables: tuple = ()
+              ) -> summary.SummaryInputs:
         scores = image_scores(quality)
         paired = classification_rows(paired_accuracy)
         complete = classification_rows({"mri_only": 0.80, "mean_imputed_pet": 0.79,
-                                        "glagan": 0.84, "unet3d": 0.78},
+                                        "glagan": 0.84, "unet3d": 0.78,
+                                        TRUSTED_SYNTH_PET: trusted_accuracy},
                                        experiment="complete")
+        complete = complete.assign(threshold_quantile=0.9, threshold=0.02,
+                                   n_untrusted_test=1, n_mri_only_test=2)
+        sources = ("mri_only", "mean_imputed_pet", "glagan", "unet3d", TRUSTED_SYNTH_PET)
         predictions = pd.DataFrame([
             {"source": source, "participant_id": pid, "seed": seed, "fold": 0,
              "y_true": truth, "y_pred": truth if source in completed_right else 1 - truth,
              "score": 1.0 if truth else -1.0}
-            for source in ("mri_only", "mean_imputed_pet", "glagan", "unet3d")
-            for seed in range(3) for pid, truth in (("e", 0), ("f", 1))])
+            for source in sources for seed in range(3) for pid, truth in (("e", 0), ("f", 1))])
+        paper = {"task": PAPER_TASK, "reference": "glagan", "variants": main_variants}
         built = [tables.synthesis_quality_table(scores=scores, variants=main_variants,
                                                 metric_spec={"a": 1}),
-                 tables.classification_table(results=paired, variants=main_variants,
-                                             experiment="paired"),
-                 tables.classification_table(results=complete, variants=main_variants,
-                                             experiment="complete"),
+                 tables.classification_table(results=paired, experiment="paired", **paper),
+                 tables.classification_table(results=complete, experiment="complete", **paper),
                  tables.completed_subjects_table(predictions=predictions,
                                                  mri_only_ids=["e", "f"],
-                                                 variants=main_variants)]
+                                                 variants=main_variants, reference="glagan"),
+                 *extra_tables]
         cohort = pd.DataFrame({"participant_id": list("abcdef"),
                                "diagnosis": ["CN", "AD", "CN", "AD", "CN", "AD"],
                                "group": ["paired"] * 4 + ["mri_only"] * 2})
@@ -144,3 +150,39 @@ def test_no_statement_about_a_reference_that_was_not_run(summary_inputs, main_va
                                             reference="glagan_x")
     assert statements == ["The reference model 'glagan_x' was not run, so no statement is "
                           "made about whether it is best."]
+
+
+@pytest.mark.parametrize(("trusted_accuracy", "verdict"), [(0.90, "helped"),
+                                                           (0.70, "did NOT help")])
+def test_the_trusted_completion_finding_follows_table_iii(summary_inputs, trusted_accuracy,
+                                                          verdict):
+    inputs = summary_inputs(quality=GLAGAN_BEST, paired_accuracy=PAIRED_OK,
+                            trusted_accuracy=trusted_accuracy)
+    text = summary.summary_markdown(inputs=inputs)
+    line = next(line for line in text.splitlines() if "uncertain completions" in line
+                and line.startswith("- Leaving"))
+    assert f"Leaving out uncertain completions {verdict} Table III" in line
+    assert "1.0 of 2.0 MRI-only test subjects per split" in line
+    table = next(t.data for t in inputs.tables if t.name == "table3_classification_complete")
+    trusted = table.set_index("source").loc[TRUSTED_SYNTH_PET, "accuracy_mean"]
+    assert f"accuracy {trusted:.3f}" in line
+    if verdict == "helped":  # the best row: nothing to test against
+        assert "accuracy the best row" in line
+    else:
+        assert "corrected resampled t-test over 15 repeats x folds" in line
+
+
+def test_an_mci_task_table_gets_a_finding_and_a_description(summary_inputs,
+                                                           classification_rows, main_variants):
+    rows = classification_rows({"mri_only": 0.60, "real_pet": 0.80, "glagan": 0.55,
+                                "unet3d": 0.58})
+    table = tables.classification_table(results=rows, experiment="paired", task="mci_vs_cn",
+                                        reference="glagan", variants=main_variants)
+    text = summary.summary_markdown(inputs=summary_inputs(
+        quality=GLAGAN_BEST, paired_accuracy=PAIRED_OK, extra_tables=(table,)))
+    line = next(line for line in text.splitlines() if line.startswith("- MCI vs CN"))
+    assert "GLA-GAN's synthetic PET does NOT add to MRI features on AUC" in line
+    data = table.data.set_index("source")
+    assert f"Real PET {data.loc['real_pet', 'auc_mean']:.3f}" in line
+    assert "best Real PET" in line and "paired t-test over 5 outer folds" in line
+    assert "`classification_mci_vs_cn_paired`: MCI vs CN: the RBF-SVM of Table II" in text

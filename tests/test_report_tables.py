@@ -7,12 +7,35 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from gla_model.classify.tasks import task_metrics
 from gla_model.evaluate.stats import corrected_resampled_ttest, holm
-from gla_model.report import markdown, tables
+from gla_model.report import markdown, qc, tables
 from gla_model.report.inputs import ReportInputError
 
 GOOD = {"glagan": {"mae": -0.004, "ssim": 0.03}, "unet3d": {"mae": -0.002, "ssim": 0.02},
         "glagan_k2": {"mae": -0.003, "ssim": 0.025}, "mean_train_pet": {}}
+TRUSTED = "trusted_synth_pet"
+
+
+def _with_trusted(rows: pd.DataFrame) -> pd.DataFrame:
+    """Complete-experiment rows whose trusted source carries its threshold columns: rows
+    alternate 1 and 2 untrusted of 4 MRI-only test subjects, thresholds 0.1 and 0.3."""
+    trusted = rows["source"] == TRUSTED
+    split = np.arange(len(rows)) % 2
+    return rows.assign(threshold_quantile=np.where(trusted, 0.9, np.nan),
+                       threshold=np.where(trusted, 0.1 + 0.2 * split, np.nan),
+                       n_untrusted_test=np.where(trusted, 1 + split, np.nan),
+                       n_mri_only_test=np.where(trusted, 4, np.nan))
+
+
+def _three_class_rows(levels: dict[str, float], *, experiment: str) -> pd.DataFrame:
+    """3 seeds x 5 folds of the three-class metrics per source, around ``levels``."""
+    rng = np.random.default_rng(3)
+    return pd.DataFrame([
+        {"task": "cn_vs_mci_vs_ad", "experiment": experiment, "source": source, "seed": seed,
+         "fold": fold, "n_train": 32, "n_test": 8,
+         **{m: level + rng.normal(0.0, 0.02) for m in task_metrics("cn_vs_mci_vs_ad")}}
+        for source, level in levels.items() for seed in range(3) for fold in range(5)])
 
 
 def test_table1_mean_std_best_and_pvalues(image_scores, report_variants):
@@ -76,8 +99,10 @@ def test_table2_averages_seeds_per_fold_and_tests_over_folds(classification_rows
                                                              report_variants):
     rows = classification_rows({"mri_only": 0.80, "real_pet": 0.88, "glagan": 0.85,
                                 "unet3d": 0.83, "glagan_k2": 0.84})
-    table = tables.classification_table(results=rows, variants=report_variants, experiment="paired")
+    table = tables.classification_table(results=rows, variants=report_variants,
+                                        experiment="paired", task="ad_vs_cn", reference="glagan")
     assert table.name == "table2_classification_paired"
+    assert table.markdown.startswith("# Table II: AD vs CN classification, paired cohort")
     assert table.data["source"].tolist() == ["mri_only", "real_pet", "glagan", "unet3d"]
     assert table.data["label"].tolist() == ["MRI only", "Real PET", "GLA-GAN", "3D U-Net"]
     fold_accuracy = {source: part.groupby("fold")["accuracy"].mean()
@@ -96,14 +121,28 @@ def test_table2_averages_seeds_per_fold_and_tests_over_folds(classification_rows
 
 def test_table3_uses_the_corrected_resampled_test_and_the_imputation_control(
         classification_rows, report_variants):
-    rows = classification_rows({"mri_only": 0.8, "mean_imputed_pet": 0.79, "glagan": 0.85,
-                                "unet3d": 0.82}, experiment="complete")
+    rows = _with_trusted(classification_rows(
+        {"mri_only": 0.8, "mean_imputed_pet": 0.79, "glagan": 0.85, "unet3d": 0.82,
+         TRUSTED: 0.84}, experiment="complete"))
     complete = tables.classification_table(results=rows, variants=report_variants,
-                                           experiment="complete")
+                                           experiment="complete", task="ad_vs_cn",
+                                           reference="glagan")
     assert complete.name == "table3_classification_complete"
     assert complete.data["source"].tolist() == ["mri_only", "mean_imputed_pet", "glagan",
-                                                "unet3d"]
+                                                "unet3d", TRUSTED]
     assert "MRI + mean-imputed PET (control)" in complete.markdown
+    # The trusted row: the reference's label, its thresholds and untrusted counts.
+    assert complete.data["label"].iloc[-1] == "GLA-GAN, uncertain completions → MRI only"
+    trusted = complete.data.set_index("source").loc[TRUSTED]
+    splits = rows[rows["source"] == TRUSTED]
+    assert trusted["threshold_mean"] == pytest.approx(splits["threshold"].mean())
+    untrusted = splits["n_untrusted_test"].mean()
+    assert trusted["n_untrusted_test_mean"] == pytest.approx(untrusted) and 1 < untrusted < 2
+    assert np.isnan(complete.data.set_index("source").loc["glagan", "threshold_mean"])
+    assert "the 0.9 quantile of the split's training paired subjects' uncertainty" in (
+        complete.markdown)
+    assert (f"on average {untrusted:.1f} of 4.0 MRI-only test subjects per split"
+            in complete.markdown)
     data = complete.data.set_index("source")
     glagan = rows[rows["source"] == "glagan"].sort_values(["seed", "fold"])
     unet = rows[rows["source"] == "unet3d"].sort_values(["seed", "fold"])
@@ -119,7 +158,8 @@ def test_missing_results_name_the_source(classification_rows, report_variants):
     rows = classification_rows({"mri_only": 0.8, "glagan": 0.85})
     with pytest.raises(ReportInputError, match=r"the paired classification results have no "
                                              r"rows for \['real_pet', 'unet3d'\]"):
-        tables.classification_table(results=rows, variants=report_variants, experiment="paired")
+        tables.classification_table(results=rows, variants=report_variants,
+                                    experiment="paired", task="ad_vs_cn", reference="glagan")
 
 
 def test_ablation_table_has_reference_and_group_with_both_experiments(
@@ -144,9 +184,9 @@ def test_ablation_table_has_reference_and_group_with_both_experiments(
 
 
 def test_qc_table_summarises_values_and_lists_flags():
-    qc = pd.DataFrame({"participant_id": ["a", "b", "c"], "dice_mni": [0.9, 0.8, 0.7],
-                       "flag_low_dice": [False, True, True], "outlier": [0, 0, 1]})
-    table = tables.qc_table(qc=qc)
+    rows = pd.DataFrame({"participant_id": ["a", "b", "c"], "dice_mni": [0.9, 0.8, 0.7],
+                         "flag_low_dice": [False, True, True], "outlier": [0, 0, 1]})
+    table = qc.qc_table(qc=rows)
     data = table.data.set_index("measure")
     assert data.loc["dice_mni", "mean"] == pytest.approx(0.8)
     assert data.loc["flag_low_dice", "n_flagged"] == 2
@@ -164,7 +204,7 @@ def test_markdown_table_escapes_pipes_and_format_p():
 
 
 def test_write_table_files(tmp_path):
-    table = tables.qc_table(qc=pd.DataFrame({"participant_id": ["a"], "x": [1.0]}))
+    table = qc.qc_table(qc=pd.DataFrame({"participant_id": ["a"], "x": [1.0]}))
     paths = tables.write_table_files(table=table, report_dir=tmp_path)
     assert [p.name for p in paths] == ["qc_summary.tsv", "qc_summary.md", "qc_summary.html"]
     page = paths[2].read_text()
@@ -178,28 +218,30 @@ def test_completed_subjects_table_scores_only_the_mri_only_subjects(report_varia
         {"source": source, "participant_id": pid, "seed": seed, "fold": 0, "y_true": truth,
          "y_pred": truth if source == "glagan" or pid.startswith("p") else 1 - truth,
          "score": 1.0 if truth else -1.0}
-        for source in ("mri_only", "mean_imputed_pet", "glagan", "unet3d")
+        for source in ("mri_only", "mean_imputed_pet", "glagan", "unet3d", TRUSTED)
         for seed in range(2) for pid, truth in (("p1", 0), ("p2", 1), ("m1", 0), ("m2", 1),
                                                 ("m3", 1))])
     table = tables.completed_subjects_table(predictions=predictions,
                                             mri_only_ids=["m1", "m2", "m3"],
-                                            variants=report_variants)
+                                            variants=report_variants, reference="glagan")
     data = table.data.set_index("source")
     assert data.loc["glagan", "accuracy_mean"] == 1.0  # the paired p1, p2 do not count
     assert data.loc["unet3d", "accuracy_mean"] == 0.0
     assert data.loc["glagan", "n"] == 3
+    assert data.loc[TRUSTED, "label"] == "GLA-GAN, uncertain completions → MRI only"
     assert data.loc["glagan", "accuracy_best"]
     assert "n = 3 per row" in table.markdown
     with pytest.raises(ReportInputError, match="hold no MRI-only subject"):
         tables.completed_subjects_table(predictions=predictions, mri_only_ids=["x"],
-                                        variants=report_variants)
+                                        variants=report_variants, reference="glagan")
 
 
 def test_intervals_of_bounded_metrics_stay_in_their_range(classification_rows, report_variants):
     rows = classification_rows({"mri_only": 0.97, "real_pet": 0.99, "glagan": 0.98,
                                 "unet3d": 0.96})
     data = tables.classification_table(results=rows, variants=report_variants,
-                                       experiment="paired").data
+                                       experiment="paired", task="ad_vs_cn",
+                                       reference="glagan").data
     assert (data["accuracy_ci_high"] <= 1.0).all() and (data["accuracy_ci_low"] >= 0.0).all()
     assert (data["accuracy_ci_high"] == 1.0).any()  # the t interval reached past 1
 
@@ -213,3 +255,42 @@ def test_markdown_to_html_renders_the_report_subset_and_escapes():
     assert "<td><b>0.9</b></td><td>x|y</td>" in page  # bold, escaped pipe kept in its cell
     assert "<li>p&lt;0.05 <code>t</code></li>" in page and "<p>A note.</p>" in page
     assert "---" not in page
+
+
+def test_a_three_class_task_has_its_own_table_per_experiment(report_variants):
+    paired = _three_class_rows({"mri_only": 0.5, "real_pet": 0.62, "glagan": 0.58,
+                                "unet3d": 0.55}, experiment="paired")
+    table = tables.classification_table(results=paired, variants=report_variants,
+                                        experiment="paired", task="cn_vs_mci_vs_ad",
+                                        reference="glagan")
+    assert table.name == "classification_cn_vs_mci_vs_ad_paired"
+    assert table.markdown.startswith("# CN / MCI / AD classification, paired cohort")
+    header = table.markdown.splitlines()[2]
+    assert header == ("| Features | Balanced accuracy | Sensitivity CN | Sensitivity MCI | "
+                      "Sensitivity AD | Macro-F1 | AUC (one-vs-rest) |")
+    data = table.data.set_index("source")
+    folds = paired[paired["source"] == "real_pet"].groupby("fold")["balanced_accuracy"].mean()
+    assert data.loc["real_pet", "balanced_accuracy_mean"] == pytest.approx(folds.mean())
+    assert data.loc["real_pet", "balanced_accuracy_best"] and data.loc["real_pet", "n"] == 5
+    assert data.loc["glagan", "sensitivity_mci_t_pvalue"] > 0
+    complete = _with_trusted(_three_class_rows(
+        {"mri_only": 0.5, "mean_imputed_pet": 0.49, "glagan": 0.56, "unet3d": 0.54,
+         TRUSTED: 0.55}, experiment="complete"))
+    table = tables.classification_table(results=complete, variants=report_variants,
+                                        experiment="complete", task="cn_vs_mci_vs_ad",
+                                        reference="unet3d")
+    assert table.name == "classification_cn_vs_mci_vs_ad_complete"
+    assert table.data["label"].iloc[-1] == "3D U-Net, uncertain completions → MRI only"
+    assert "corrected resampled t-test" in table.markdown
+
+
+def test_a_binary_mci_task_is_titled_with_its_positive_class_first(classification_rows,
+                                                                   report_variants):
+    rows = classification_rows({"mri_only": 0.6, "real_pet": 0.7, "glagan": 0.65,
+                                "unet3d": 0.62})
+    table = tables.classification_table(results=rows, variants=report_variants,
+                                        experiment="paired", task="mci_vs_cn",
+                                        reference="glagan")
+    assert table.name == "classification_mci_vs_cn_paired"
+    assert table.markdown.startswith("# MCI vs CN classification, paired cohort")
+    assert "| Accuracy | Sensitivity |" in table.markdown

@@ -26,7 +26,8 @@ GRID = 32
 KEY = "models.variants.units"
 SPEC = job_value({KEY: {"arch": "glagan_global", "width": 0.0625, "losses": {"l1": 1.0}}},
                  KEY, as_type=ModelSpec)
-IDS = [f"{d}{i}" for d in ("cn", "ad") for i in range(4)]
+DIAGNOSES = {"cn": "CN", "mci": "MCI", "ad": "AD"}
+IDS = [f"{d}{i}" for d in DIAGNOSES for i in range(4)]
 #: Atlas: six slabs along the first axis, labelled 1..6 (index 7 is named but absent).
 NAMES = {1: "Precentral_L", 2: "Precentral_R", 3: "Frontal_Sup_L", 4: "Frontal_Sup_R",
          5: "Vermis_1_2", 6: "Vermis_3", 7: "Absent_Region"}
@@ -51,6 +52,8 @@ def tree(tmp_path):
         t1w = (0.3 + 0.6 * rng.random((GRID,) * 3)) * mask
         if pid.startswith("ad"):
             t1w[4:12] *= 0.5  # "atrophy" in regions 1 and 2
+        elif pid.startswith("mci"):
+            t1w[4:12] *= 0.75
         for field, data in (("t1w", t1w), ("mask", mask)):
             path = preprocessed_path(preproc_dir=tmp_path / "preprocess", participant_id=pid,
                                      field=field)
@@ -60,7 +63,7 @@ def tree(tmp_path):
     pd.DataFrame({"index": list(NAMES), "name": list(NAMES.values())}).to_csv(
         tmp_path / "labels.tsv", sep="\t", index=False)
     folds = make_folds(subjects=pd.DataFrame({"participant_id": IDS,
-                                              "diagnosis": ["CN"] * 4 + ["AD"] * 4}),
+                                              "diagnosis": [DIAGNOSES[p[:-1]] for p in IDS]}),
                        n_folds=2, val_fraction=0.25, seed=0)
     folds.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
     split = fold_subjects(folds=folds, fold="0")
@@ -125,21 +128,24 @@ def _study(regional: np.ndarray, diagnoses: tuple[str, ...]) -> units.UnitStudy:
 
 def test_unit_table_is_welch_with_holm_over_every_row():
     rng = np.random.default_rng(4)
-    diagnoses = ("CN", "AD", "CN", "AD", "CN", "AD", "AD")
+    diagnoses = ("CN", "AD", "CN", "AD", "CN", "AD", "AD", "MCI", "MCI")
     regional = rng.normal(size=(7, 3, 4))
     regional[[1, 3, 5, 6], 0, 2] += 3.0  # AD higher in unit 0, region 3
+    # MCI far off (evenly, so the regions' order is kept): in neither group of the tests
+    regional = np.concatenate([regional, np.full((2, 3, 4), 50.0)])
     study = _study(regional, diagnoses)
     table = units.unit_table(study=study, units=[0, 2], regions_per_unit=3)
     assert len(table) == 6 and table["unit"].tolist() == [0, 0, 0, 2, 2, 2]
     assert table["rank"].tolist() == [1, 2, 3] * 2
     ad = np.array([d == "AD" for d in diagnoses])
+    cn = np.array([d == "CN" for d in diagnoses])
     for row in table.itertuples():
         position = row.region_index - 1
         values = regional[:, row.unit, position]
-        expected = scipy_stats.ttest_ind(values[ad], values[~ad], equal_var=False)
+        expected = scipy_stats.ttest_ind(values[ad], values[cn], equal_var=False)
         assert row.p_value == pytest.approx(expected.pvalue)
         assert row.t_statistic == pytest.approx(expected.statistic)
-        assert row.difference == pytest.approx(values[ad].mean() - values[~ad].mean())
+        assert row.difference == pytest.approx(values[ad].mean() - values[cn].mean())
         assert (row.n_cn, row.n_ad) == (3, 4)
         assert row.region == f"R{row.region_index}"
     np.testing.assert_allclose(table["p_holm"], holm(table["p_value"].to_numpy()))
@@ -194,7 +200,7 @@ def test_report_units_part_writes_figure_and_table(tree, tmp_path):
     assert table["unit"].nunique() == n_units
     assert len(table) == n_units * units.REGION_COUNT
     assert set(table["region"]) <= set(NAMES.values()) - {"Absent_Region"}
-    assert (table["n_cn"] + table["n_ad"] == 4).all()  # fold 0's four test subjects
+    assert (table["n_cn"] + table["n_ad"] == 4).all()  # fold 0's CN and AD test subjects
     assert table["p_value"].notna().all()
     np.testing.assert_allclose(table["p_holm"], holm(table["p_value"].to_numpy()))
 
@@ -209,14 +215,17 @@ def test_units_figure_has_a_row_per_unit(tree):
                               preproc_dir=tree / "preprocess", atlas=tree / "atlas.nii.gz",
                               atlas_labels=tree / "labels.tsv", folds=folds, fold=0)
     assert study.regions == (1, 2, 3, 4, 5, 6)
-    assert study.regional.shape == (4, 4, 6)
-    assert sorted(study.diagnoses) == ["AD", "AD", "CN", "CN"]
+    assert study.regional.shape == (6, 4, 6)
+    assert sorted(study.diagnoses) == ["AD", "AD", "CN", "CN", "MCI", "MCI"]
+    # The mean map is over every test subject, MCI included (label-blind).
+    assert set(study.maps) == {"CN", "MCI", "AD"}
+    np.testing.assert_allclose(study.mean_map(), sum(study.maps.values()) / 3, rtol=1e-5)
     table = units.unit_table(study=study, units=[3, 1], regions_per_unit=2)
     figure = units.units_figure(study=study, table=table, voxel_size=(2.0, 2.0, 2.0))
     images = [axis for axis in figure.axes if axis.images]
     assert len(images) == 2 * (len(units.VIEWS) + 1)
     assert [axis.get_ylabel() for axis in images[::3]] == ["unit 3", "unit 1"]
-    assert "4 test subjects (2 CN, 2 AD)" in figure.get_suptitle()
+    assert "6 test subjects (2 CN, 2 MCI, 2 AD)" in figure.get_suptitle()
 
 
 def test_test_subjects_that_trained_the_generator_are_refused(tree, tmp_path, capsys):

@@ -81,7 +81,8 @@ def test_raw_t1w_gives_pet_on_the_grid_and_over_the_native_t1w(trained):
     pid = subject.participant_id
     raw = root / "bids" / subject.t1w
     out = root / "synth"
-    fp32 = ["--settings", job_settings(training__device="cpu", training__precision="fp32")]
+    fp32 = ["--settings", job_settings(training__device="cpu", training__precision="fp32",
+                                       uncertainty__tta_flip=True, uncertainty__tta_shift=1)]
     assert main(["synthesize", "--checkpoint", str(root / "model.pt"), "--t1w", str(raw),
                  "--out-dir", str(out), *fp32]) == 0
     paths = raw_synthesis_paths(out_dir=out, participant_id=pid)
@@ -118,8 +119,22 @@ def test_raw_t1w_gives_pet_on_the_grid_and_over_the_native_t1w(trained):
     # the transform used is the preprocessing's, and every file is readable by the group
     np.testing.assert_array_equal(read_xfm(path=paths["xfm"]),
                                   read_xfm(path=preprocessed["xfm"]))
-    for field in ("grid_pet", "native_pet", "xfm"):
+    for field in ("grid_pet", "native_pet", "grid_sd", "native_sd", "uncertainty", "xfm"):
         assert stat.S_IMODE(paths[field].stat().st_mode) == 0o666 & ~current_umask()
+
+    # the uncertainty: on the grid the SD map --mri writes, in native space over the same
+    # voxels as the PET; one uncertainty.tsv row (no --preproc-dir: no typicality check)
+    np.testing.assert_array_equal(
+        np.asarray(nib.load(paths["grid_sd"]).dataobj),
+        np.asarray(nib.load(root / "by_mri_desc-synthsd.nii.gz").dataobj))
+    native_sd = nib.load(paths["native_sd"])
+    assert native_sd.shape == t1w.shape and native_sd.get_data_dtype() == np.float32
+    sd = np.asarray(native_sd.dataobj)
+    assert sd.min() >= 0 and ((sd != 0) == (pet != 0)).mean() > 0.999
+    row = pd.read_csv(paths["uncertainty"], sep="\t", keep_default_na=False).iloc[0]
+    assert (row["participant_id"], row["n_members"]) == (pid, 8)
+    assert row["model"] == f"fold-{record['fold']}"
+    assert row["sd_mean"] > 0 and row["out_of_distribution"] == "n/a"
 
 
 @pytest.fixture

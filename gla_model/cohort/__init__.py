@@ -41,7 +41,8 @@ def _demo_cohort(*, settings: CohortSettings, cv: CvSettings, demo_root: Path) -
     from gla_model.demo_cohort.plan import plan_demo_cohort
 
     demo = settings.demo
-    plan = plan_demo_cohort(n_paired=demo.n_paired, n_mri_only=demo.n_mri_only, seed=demo.seed)
+    plan = plan_demo_cohort(n_paired=demo.n_paired, n_mri_only=demo.n_mri_only, seed=demo.seed,
+                            mci_fraction=demo.mci_fraction)
     subjects = tuple(
         Subject(participant_id=s.participant_id, diagnosis=s.diagnosis, group=s.group,
                 session=None, t1w=demo_root / s.t1w, pet=s.pet and demo_root / s.pet)

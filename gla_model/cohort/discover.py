@@ -27,18 +27,22 @@ Rules:
   in sorted order; then the lowest ``run-``, then the name. Every such choice is logged
   and kept in :attr:`Cohort.pet_choices` (the cohort sidecar).
 - Several T1w files in one session: the lowest ``run-`` number, then the name.
+- Diagnoses: ``diagnosis_labels`` (cohort.participants.labels) maps participants.tsv
+  values to CN, MCI and AD (by default ADNI's EMCI and LMCI count as MCI). A cohort need
+  not hold all three.
 - Exclusions, each with its reason (:class:`Exclusion`): participants listed in
   ``exclude`` (cohort.exclude, label -> reason), and participants whose diagnosis is not
-  mapped to CN or AD by ``diagnosis_labels`` (ADNI's EMCI, LMCI, SMC, MCI...). An
-  excluded participant needs no files.
+  mapped by ``diagnosis_labels`` (ADNI's SMC by default). An excluded participant needs no
+  files.
 - Diagnosis: where ``sub-<label>/sub-<label>_sessions.tsv`` has a value in
   ``session_column`` for the chosen session, it wins over participants.tsv (ADNI's
   diagnoses belong to visits); an empty diagnosis is an error.
 - Errors (all listed in one :class:`CohortError`): labels outside ``[A-Za-z0-9]+``,
   duplicate participant_ids, cohort.exclude labels that are not in participants.tsv,
   included participants without a folder or a T1w, subject folders missing from
-  participants.tsv, empty diagnoses, a missing column, and classes too small for the
-  cross-validation folds (:func:`gla_model.folds.class_size_problems`).
+  participants.tsv, empty diagnoses, a missing column, and classes (those present among
+  the paired subjects) too small for the cross-validation folds
+  (:func:`gla_model.folds.class_size_problems`).
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
     Args:
         bids_dir: the dataset root (holds participants.tsv and sub-* folders).
         diagnosis_column: the participants.tsv column with the diagnosis.
-        diagnosis_labels: {"CN": [values...], "AD": [values...]}.
+        diagnosis_labels: {"CN": [values...], "MCI": [values...], "AD": [values...]}.
         n_folds: cross-validation folds (cv.n_folds).
         val_fraction: the validation carve-out of each fold (cv.val_fraction); with
             ``n_folds`` it sets how many paired subjects each class needs.
@@ -136,7 +140,8 @@ def discover_cohort(*, bids_dir: Path | str, diagnosis_column: str,
         elif value not in value_to_class:
             exclusions.append(Exclusion(
                 participant_id=label, cause=f"diagnosis {value}",
-                reason=f"{source} is neither CN nor AD in cohort.participants.labels"))
+                reason=f"{source} is not listed under {', '.join(CLASSES[:-1])} or "
+                       f"{CLASSES[-1]} in cohort.participants.labels"))
         elif label not in folders:
             problems.append(f"sub-{label} has no folder (expected {bids_dir / f'sub-{label}'})")
         elif found is None:
@@ -164,10 +169,11 @@ def listed_exclusion(*, participant_id: str, reason: str) -> Exclusion:
 
 def fold_problems(*, subjects: Sequence[Subject], n_folds: int,
                   val_fraction: float) -> list[str]:
-    """Why the paired subjects cannot be split into the cross-validation folds."""
-    paired = [s for s in subjects if s.group == vocabulary.PAIRED]
+    """Why the paired subjects cannot be split into the cross-validation folds (the
+    diagnoses they hold; one that none of them has is no problem)."""
+    paired = [s.diagnosis for s in subjects if s.group == vocabulary.PAIRED]
     return folds.class_size_problems(
-        counts={name: sum(s.diagnosis == name for s in paired) for name in CLASSES},
+        counts={name: paired.count(name) for name in CLASSES if name in paired},
         n_folds=n_folds, val_fraction=val_fraction)
 
 
@@ -213,7 +219,8 @@ def _value_map(diagnosis_labels: dict[str, list[str]]) -> dict[str, str]:
             raise ConfigError(f"diagnosis labels for {name} must be a non-empty list")
         for value in values:
             if mapping.get(str(value), name) != name:
-                raise ConfigError(f"diagnosis value {value!r} is listed for both CN and AD")
+                raise ConfigError(f"diagnosis value {value!r} is listed for both "
+                                  f"{mapping[str(value)]} and {name}")
             mapping[str(value)] = name
     return mapping
 

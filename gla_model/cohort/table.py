@@ -59,6 +59,13 @@ class Cohort:
     def paired(self) -> tuple[Subject, ...]:
         return tuple(s for s in self.subjects if s.group == vocabulary.PAIRED)
 
+    def diagnosis_counts(self) -> dict[str, dict[str, int]]:
+        """Subjects per diagnosis (those present, in :data:`vocabulary.DIAGNOSES` order) per
+        subject group."""
+        counts = Counter((s.group, s.diagnosis) for s in self.subjects)
+        return {group: {d: counts[group, d] for d in vocabulary.DIAGNOSES if counts[group, d]}
+                for group in vocabulary.SUBJECT_GROUPS}
+
     def exclusion_counts(self) -> dict[str, int]:
         """Excluded participants per cause, in sorted order of the cause."""
         return dict(sorted(Counter(e.cause for e in self.exclusions).items()))
@@ -75,6 +82,7 @@ def write_cohort_table(*, cohort: Cohort, path: Path | str) -> Path:
     sidecar = {
         "included": {"subjects": len(cohort.subjects), vocabulary.PAIRED: paired,
                      vocabulary.MRI_ONLY_SUBJECTS: len(cohort.subjects) - paired},
+        "diagnoses": cohort.diagnosis_counts(),
         "excluded_counts": cohort.exclusion_counts(),
         "excluded": {e.participant_id: e.reason for e in cohort.exclusions},
         "pet_reconstructions": {pid: list(labels) for pid, labels in cohort.pet_choices.items()},
@@ -127,11 +135,15 @@ def exclusion_lines(*, excluded: Mapping[str, str]) -> list[str]:
 
 
 def describe_cohort(*, cohort: Cohort) -> str:
-    """What discovery found, for the console: counts, exclusions, PET reconstructions."""
+    """What discovery found, for the console: subjects per group and diagnosis, exclusions,
+    PET reconstructions."""
     subjects, exclusions, choices = cohort.subjects, cohort.exclusions, cohort.pet_choices
-    paired = len(cohort.paired())
-    lines = [f"Cohort: {len(subjects)} subjects ({paired} paired, "
-             f"{len(subjects) - paired} MRI-only)"]
+    groups = []
+    for group, counts in cohort.diagnosis_counts().items():
+        name = "paired" if group == vocabulary.PAIRED else "MRI-only"
+        groups.append(f"{sum(counts.values())} {name}" + (": " if counts else "")
+                      + ", ".join(f"{n} {d}" for d, n in counts.items()))
+    lines = [f"Cohort: {len(subjects)} subjects ({'; '.join(groups)})"]
     if exclusions:
         counts = ", ".join(f"{cause}: {n}" for cause, n in cohort.exclusion_counts().items())
         lines[0] += f"; {len(exclusions)} excluded ({counts}):"

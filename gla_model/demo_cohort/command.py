@@ -20,5 +20,5 @@ def run_command(args: argparse.Namespace) -> None:
 
     demo = job_value(read_job_settings(args.settings), "cohort.demo")
     write_demo_cohort(out_dir=args.out, n_paired=demo.n_paired, n_mri_only=demo.n_mri_only,
-                      seed=demo.seed, jobs=args.jobs, t1_voxel_mm=demo.t1_voxel_mm,
-                      pet_voxel_mm=demo.pet_voxel_mm)
+                      seed=demo.seed, mci_fraction=demo.mci_fraction, jobs=args.jobs,
+                      t1_voxel_mm=demo.t1_voxel_mm, pet_voxel_mm=demo.pet_voxel_mm)

@@ -1,7 +1,11 @@
 """The disease model of the demo cohort, and the published effect sizes it is calibrated to.
 
 Model. An AD subject has a disease severity ``s`` drawn uniformly from
-:data:`SEVERITY_RANGE`; a CN subject has ``s = 0``. Severity drives both modalities:
+:data:`SEVERITY_RANGE`; a CN subject has ``s = 0``. An MCI subject is on the same path,
+part of the way: ``s = f * s_AD``, ``s_AD`` drawn as for AD and ``f`` uniformly from
+:data:`MCI_PROGRESS_RANGE`, so MCI severities spread from near CN (0.02) to well inside
+the AD range (0.85), mean 0.29, half the AD mean (0.58); nothing else differs. Severity
+drives both modalities:
 
 * MRI: an atrophy score ``a = max(0, ATROPHY_FROM_SEVERITY * s + ATROPHY_NOISE * z)``
   (``z`` standard normal, the subject's own; CN subjects therefore get mild, disease-free
@@ -15,6 +19,16 @@ Model. An AD subject has a disease severity ``s`` drawn uniformly from
   uptake also varies by ``REGIONAL_METABOLISM_SD`` between subjects. The GM that atrophy
   removed takes up no tracer, so atrophy lowers the regional PET too (partial volume):
   in the hippocampus this is nearly all of the PET effect.
+
+MCI. Half the AD severity on average gives MCI - CN effects of about half the AD - CN ones,
+as published: hippocampal volumes 13 % and 11 % smaller in MCI against 24 % and 23 % in
+AD, effect sizes 0.92 and 0.78 against 1.60 and 1.52 (Shi et al. 2009, left and right), and
+FDG hypometabolism in the same regions as in AD, milder and more variable (Langbaum et al.
+2009; Landau et al. 2011). The spread of ``f`` stands for MCI's heterogeneity: some MCI
+subjects look normal, some like AD (those who will convert), so MCI separates from either
+neighbour less well than AD from CN. Not calibrated further:
+:func:`gla_model.demo_cohort.measure.effect_table` and ``benchmarks/cohort_effect_sizes.py``
+give the MCI - CN d beside the AD - CN d.
 
 The atrophy score sees the severity only through its own noise (within AD, the
 correlation of ``a`` and ``s`` is about 0.8), so MRI predicts part, not all, of the PET
@@ -92,6 +106,8 @@ from dataclasses import dataclass
 
 #: AD severity is uniform on this range; CN subjects have 0.
 SEVERITY_RANGE = (0.15, 1.0)
+#: An MCI subject's severity is this fraction (uniform on the range) of an AD severity.
+MCI_PROGRESS_RANGE = (0.15, 0.85)
 #: MRI atrophy score = ATROPHY_FROM_SEVERITY * severity + ATROPHY_NOISE * z, clipped at 0.
 ATROPHY_FROM_SEVERITY = 0.5
 ATROPHY_NOISE = 0.1

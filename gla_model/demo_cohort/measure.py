@@ -1,6 +1,6 @@
 """Effect sizes of the demo cohort: regional GM density and PET SUVR per subject, and
-Cohen's d of AD vs CN per key region (used by ``benchmarks/cohort_effect_sizes.py`` and
-the tests).
+Cohen's d of AD vs CN and of MCI vs CN per key region (used by
+``benchmarks/cohort_effect_sizes.py`` and the tests).
 
 Two sources of per-subject regional values, with the same definitions as the workflow's
 features (:mod:`gla_model.features`, ``features.mri: density``):
@@ -37,7 +37,7 @@ from gla_model.demo_cohort.plan import DemoSubject
 from gla_model.features import roi_features
 from gla_model.layout import preprocessed_path
 from gla_model.preprocess.pet import CEREBELLUM_PREFIXES, GM_THRESHOLD
-from gla_model.vocabulary import TISSUES
+from gla_model.vocabulary import DIAGNOSES, TISSUES
 
 #: Where the lateral ventricles' bodies lie in MNI mm (x, y, z low/high): the box whose
 #: mean CSF probability stands for ventricular size (the simulator grows the ventricles
@@ -55,12 +55,13 @@ class RegionValues:
     ventricles: float
 
 
-def cohens_d(*, ad: np.ndarray, cn: np.ndarray) -> float:
-    """(mean AD - mean CN) / pooled SD (n - 1 weighting); negative when AD is lower."""
-    ad, cn = np.asarray(ad, float), np.asarray(cn, float)
-    pooled = ((len(ad) - 1) * ad.var(ddof=1) + (len(cn) - 1) * cn.var(ddof=1)) / (
-        len(ad) + len(cn) - 2)
-    return float((ad.mean() - cn.mean()) / np.sqrt(pooled))
+def cohens_d(*, group: np.ndarray, reference: np.ndarray) -> float:
+    """(mean group - mean reference) / pooled SD (n - 1 weighting); negative when the group
+    (AD, MCI) is lower than the reference (CN)."""
+    group, reference = np.asarray(group, float), np.asarray(reference, float)
+    pooled = ((len(group) - 1) * group.var(ddof=1)
+              + (len(reference) - 1) * reference.var(ddof=1)) / (len(group) + len(reference) - 2)
+    return float((group.mean() - reference.mean()) / np.sqrt(pooled))
 
 
 def region_labels(names: dict[int, str], prefix: str) -> list[int]:
@@ -74,10 +75,12 @@ def region_labels(names: dict[int, str], prefix: str) -> list[int]:
 
 def effect_table(*, values: dict[str, RegionValues], diagnoses: dict[str, str],
                  targets: tuple[EffectTarget, ...], names: dict[int, str]) -> pd.DataFrame:
-    """Measured Cohen's d (AD vs CN) next to each target; bilateral regions are the mean of
-    their left and right values."""
+    """Measured Cohen's d against CN per target region: AD (``gm_d``, ``pet_d``, next to the
+    targets) and MCI (``gm_d_mci``, ``pet_d_mci``; not targeted, see
+    :mod:`gla_model.demo_cohort.disease`). NaN where a group has fewer than 2 subjects with
+    a value. Bilateral regions are the mean of their left and right values."""
     groups = {d: [p for p, diagnosis in diagnoses.items() if diagnosis == d and p in values]
-              for d in ("AD", "CN")}
+              for d in DIAGNOSES}
     rows = []
     for target in targets:
         if target.region == VENTRICLES:
@@ -88,16 +91,18 @@ def effect_table(*, values: dict[str, RegionValues], diagnoses: dict[str, str],
             gm = {p: float(values[p].gm[labels].mean()) for p in values}
             pet = {p: float(values[p].pet[labels].mean()) for p in values}
 
-        def d(by_subject):
+        def d(by_subject, diagnosis):
             if by_subject is None:
                 return np.nan
-            ad = [by_subject[p] for p in groups["AD"] if np.isfinite(by_subject[p])]
-            cn = [by_subject[p] for p in groups["CN"] if np.isfinite(by_subject[p])]
-            return cohens_d(ad=np.array(ad), cn=np.array(cn)) if min(len(ad), len(cn)) > 1 \
-                else np.nan
+            group, reference = ([by_subject[p] for p in groups[name]
+                                 if np.isfinite(by_subject[p])] for name in (diagnosis, "CN"))
+            if min(len(group), len(reference)) < 2:
+                return np.nan
+            return cohens_d(group=np.array(group), reference=np.array(reference))
 
-        rows.append({"region": target.region, "gm_d": d(gm), "gm_target": target.gm_d,
-                     "pet_d": d(pet), "pet_target": target.pet_d})
+        rows.append({"region": target.region, "gm_d": d(gm, "AD"), "gm_target": target.gm_d,
+                     "pet_d": d(pet, "AD"), "pet_target": target.pet_d,
+                     "gm_d_mci": d(gm, "MCI"), "pet_d_mci": d(pet, "MCI")})
     return pd.DataFrame(rows)
 
 

@@ -29,21 +29,31 @@ class DemoSubject:
     truth_dir: str
 
 
-def plan_demo_cohort(*, n_paired: int, n_mri_only: int, seed: int) -> list[DemoSubject]:
-    """Subjects of the demo cohort: paired ones first, then MRI-only, CN/AD balanced in each.
+def plan_demo_cohort(*, n_paired: int, n_mri_only: int, seed: int,
+                     mci_fraction: float = 0.0) -> list[DemoSubject]:
+    """Subjects of the demo cohort: paired ones first, then MRI-only.
+
+    In each group, :func:`mci_count` of them are MCI and the rest CN and AD, balanced (CN
+    gets the odd one); the order within a group is a seeded shuffle.
 
     Args:
         n_paired: subjects with a T1w and an FDG PET.
         n_mri_only: subjects with a T1w only.
         seed: the seed; diagnoses and frame counts depend on it.
+        mci_fraction: share of each group that is MCI, in [0, 1) (``cohort.demo.mci_fraction``;
+            0: CN and AD only, the plan of earlier versions for the same seed).
     """
     if n_paired < 0 or n_mri_only < 0 or n_paired + n_mri_only == 0:
         raise ValueError(f"need a non-empty cohort, got n_paired={n_paired}, "
                          f"n_mri_only={n_mri_only}")
+    if not 0.0 <= mci_fraction < 1.0:
+        raise ValueError(f"mci_fraction must be in [0, 1), got {mci_fraction!r}")
     rng = np.random.default_rng([seed, 0])
     subjects = []
     for group, count in (("paired", n_paired), ("mri_only", n_mri_only)):
-        diagnoses = rng.permutation(np.resize(np.array(["CN", "AD"]), count))
+        n_mci = mci_count(count=count, mci_fraction=mci_fraction)
+        balanced = np.resize(np.array(["CN", "AD"]), count - n_mci)
+        diagnoses = rng.permutation(np.concatenate([balanced, np.full(n_mci, "MCI")]))
         for position, diagnosis in enumerate(diagnoses):
             index = len(subjects) + 1
             frames = 0
@@ -54,6 +64,11 @@ def plan_demo_cohort(*, n_paired: int, n_mri_only: int, seed: int) -> list[DemoS
             subjects.append(_subject(index=index, diagnosis=str(diagnosis), group=group,
                                      pet_frames=frames))
     return subjects
+
+
+def mci_count(*, count: int, mci_fraction: float) -> int:
+    """MCI subjects among ``count``: ``count * mci_fraction`` rounded half up."""
+    return int(np.floor(count * mci_fraction + 0.5))
 
 
 def _subject(*, index: int, diagnosis: str, group: str, pet_frames: int) -> DemoSubject:

@@ -1,10 +1,11 @@
 """Simulation of one synthetic subject: T1w MRI, FDG PET and their ground truth.
 
 Disease model (:mod:`gla_model.demo_cohort.disease`, which cites the published effect
-sizes it is calibrated to): an AD subject has a severity ``s``; CN subjects have 0. PET
-hypometabolism in AD-typical regions scales with ``s``. MRI atrophy (GM loss, larger
-ventricles) scales with an atrophy score ``ATROPHY_FROM_SEVERITY * s + noise``, so MRI
-shows the disease only in part, and CN subjects get mild, disease-free atrophy.
+sizes it is calibrated to): an AD subject has a severity ``s``, an MCI subject a fraction
+of one drawn the same way; CN subjects have 0. PET hypometabolism in AD-typical regions
+scales with ``s``. MRI atrophy (GM loss, larger ventricles) scales with an atrophy score
+``ATROPHY_FROM_SEVERITY * s + noise``, so MRI shows the disease only in part, and CN
+subjects get mild, disease-free atrophy.
 
 GM loss opens CSF spaces: in an atrophying region a fraction of the GM voxels (small
 clusters drawn from a smooth random field, :data:`POCKET_SMOOTHING_MM`) turns into CSF,
@@ -28,6 +29,7 @@ from gla_model.demo_cohort.disease import (
     ATROPHY_NOISE,
     GM_LOSS_AT_FULL_ATROPHY,
     HYPOMETABOLISM_AT_FULL_SEVERITY,
+    MCI_PROGRESS_RANGE,
     POCKET_SMOOTHING_MM,
     REGIONAL_METABOLISM_SD,
     SEVERITY_RANGE,
@@ -69,7 +71,7 @@ def simulate_subject(*, subject: DemoSubject, seed: int, anatomy: ReferenceAnato
                      t1_voxel_mm: float, pet_voxel_mm: float) -> SimulatedSubject:
     """Simulate ``subject``; the result depends only on ``seed`` and the subject's index."""
     rng = np.random.default_rng([seed, 1, subject.index])
-    severity = float(rng.uniform(*SEVERITY_RANGE)) if subject.diagnosis == "AD" else 0.0
+    severity, progress = _severity(rng, diagnosis=subject.diagnosis)
     atrophy = max(0.0, ATROPHY_FROM_SEVERITY * severity + ATROPHY_NOISE * rng.standard_normal())
     ventricle_mm = max(0.0, rng.normal(1.0, 0.8) + VENTRICLE_GROWTH_MM * atrophy)
     tissues = _tissues(anatomy=anatomy, atrophy=atrophy, ventricle_mm=ventricle_mm,
@@ -95,6 +97,7 @@ def simulate_subject(*, subject: DemoSubject, seed: int, anatomy: ReferenceAnato
     truth = {
         "participant_id": subject.participant_id, "diagnosis": subject.diagnosis,
         "group": subject.group, "seed": seed, "severity": severity,
+        "mci_progress": progress,
         "mri_atrophy": atrophy, "ventricle_expansion_mm": ventricle_mm,
         "mni_to_t1w_world": pose.tolist(), "t1w_axcodes": t1_axcodes,
         "displacement_rms_mm": displacement.rms_mm, "displacement_max_mm": displacement.max_mm,
@@ -111,6 +114,23 @@ def simulate_subject(*, subject: DemoSubject, seed: int, anatomy: ReferenceAnato
         tissues={name: _probability_image(data, affine) for name, data in truth_maps.items()},
         xfm=_image(xfm, affine), truth=truth,
     )
+
+
+def _severity(rng: np.random.Generator, *, diagnosis: str) -> tuple[float, float | None]:
+    """Disease severity and, for MCI, the fraction of an AD severity it reached (else None).
+
+    CN draws nothing and AD one number, as in the CN/AD-only model, so a cohort without
+    MCI keeps its images.
+    """
+    if diagnosis == "CN":
+        return 0.0, None
+    ad_severity = float(rng.uniform(*SEVERITY_RANGE))
+    if diagnosis == "AD":
+        return ad_severity, None
+    if diagnosis != "MCI":
+        raise ValueError(f"no disease model for diagnosis {diagnosis!r}; expected CN, MCI or AD")
+    progress = float(rng.uniform(*MCI_PROGRESS_RANGE))
+    return progress * ad_severity, progress
 
 
 def _pocket_field(rng: np.random.Generator, *, anatomy: ReferenceAnatomy) -> np.ndarray:

@@ -7,7 +7,9 @@ Layout under the output folder (valid BIDS: the official validator finds no erro
     sub-<id>/anat/sub-<id>_T1w.nii.gz (+ .json)
     sub-<id>/pet/sub-<id>_trc-FDG_pet.nii.gz (+ .json)       paired subjects only
     derivatives/truth/sub-<id>/
-        sub-<id>_truth.json                    diagnosis, severity, transforms (4x4, world mm)
+        sub-<id>_truth.json                    diagnosis, severity (MCI: mci_progress, the
+                                               fraction of an AD severity), transforms
+                                               (4x4, world mm)
         sub-<id>_space-T1w_desc-brain_mask.nii.gz
         sub-<id>_space-T1w_label-{GM,WM,CSF}_probseg.nii.gz
         sub-<id>_space-T1w_desc-truth_xfm.nii.gz   (x, y, z, 3): the MNI mm each T1w voxel
@@ -54,26 +56,31 @@ PET_SIDECAR = {
     "ReconMethodParameterUnits": ["none"], "ReconMethodParameterValues": [0],
     "ReconFilterType": "none", "ReconFilterSize": 0, "AttenuationCorrection": _NOT_ACQUIRED,
 }
+#: The diagnoses of participants.tsv, as participants.json describes them.
+DIAGNOSIS_LEVELS = {"CN": "cognitively normal",
+                    "MCI": "mild cognitive impairment (severity between CN and AD)",
+                    "AD": "Alzheimer's disease"}
 T1W_SIDECAR = {"Manufacturer": SIMULATOR, "ManufacturersModelName": "simulated T1w, no scanner",
                "SoftwareVersions": _SOFTWARE, "InstitutionName": _NOT_ACQUIRED,
                "BodyPart": "BRAIN"}
 
 
 def write_demo_cohort(*, out_dir: Path | str, n_paired: int, n_mri_only: int, seed: int,
-                      jobs: int = 1, t1_voxel_mm: float = 1.5, pet_voxel_mm: float = 2.0
-                      ) -> list[DemoSubject]:
+                      mci_fraction: float = 0.0, jobs: int = 1, t1_voxel_mm: float = 1.5,
+                      pet_voxel_mm: float = 2.0) -> list[DemoSubject]:
     """Generate and write the cohort of :func:`plan_demo_cohort`; returns the plan.
 
     Args:
         out_dir: the BIDS dataset root (created).
-        n_paired, n_mri_only, seed: as in :func:`plan_demo_cohort`.
+        n_paired, n_mri_only, seed, mci_fraction: as in :func:`plan_demo_cohort`.
         jobs: worker processes (the files do not depend on it).
         t1_voxel_mm, pet_voxel_mm: voxel sizes; coarser is faster (tests use 3 and 4).
     """
     if not 1.0 <= t1_voxel_mm <= 4.0 or not 1.0 <= pet_voxel_mm <= 6.0:
         raise ValueError("voxel sizes must be 1-4 mm (T1w) and 1-6 mm (PET)")
     out_dir = Path(out_dir)
-    plan = plan_demo_cohort(n_paired=n_paired, n_mri_only=n_mri_only, seed=seed)
+    plan = plan_demo_cohort(n_paired=n_paired, n_mri_only=n_mri_only, seed=seed,
+                            mci_fraction=mci_fraction)
     reference_mm = min(max(t1_voxel_mm, 1.5), 3.0)
     reference_anatomy(mm=reference_mm)
     tasks = [dict(subject=s, seed=seed, out_dir=out_dir, reference_mm=reference_mm,
@@ -123,7 +130,7 @@ def _write_dataset_files(*, out_dir: Path, plan: list[DemoSubject], seed: int) -
     write_text_atomic(_json({
         "participant_id": {"Description": "label of the simulated subject"},
         "diagnosis": {"Description": "simulated clinical diagnosis",
-                      "Levels": {"CN": "cognitively normal", "AD": "Alzheimer's disease"}}}),
+                      "Levels": DIAGNOSIS_LEVELS}}),
         out_dir / "participants.json")
     write_text_atomic(_README.format(seed=seed, simulator=SIMULATOR), out_dir / "README")
     write_text_atomic("derivatives/truth/\n", out_dir / ".bidsignore")
@@ -137,7 +144,8 @@ _README = """# GLA-GAN built-in synthetic cohort (simulated, seed {seed})
 Every image here is simulated by `gla-model demo-cohort` ({simulator}) from the MNI152
 template, its tissue priors and the AAL atlas: no person was scanned and no scanner was
 used. Each subject has its own pose, deformation, voxel order, bias field and noise; AD
-subjects have atrophy (T1w) and hypometabolism (FDG-PET) driven by one severity.
+subjects have atrophy (T1w) and hypometabolism (FDG-PET) driven by one severity, and MCI
+subjects the same disease at a fraction of that severity (some near CN, some near AD).
 Ground truth (transforms, brain masks, tissue maps, severity) is under
 `derivatives/truth/` (listed in `.bidsignore`). See `gla_model/demo_cohort/` in the
 gla-model repository.

@@ -4,17 +4,22 @@
 names and writes its files atomically under ``--out-dir``:
 
 * ``tables``: ``tables/{table1_synthesis_quality, table2_classification_paired,
-  table3_classification_complete, qc_summary}.{tsv,md}`` and
-  ``tables/ablation_<architecture|losses|patches>.{tsv,md}`` for each ablation group with
-  a reported variant.
+  table3_classification_complete, qc_summary}.{tsv,md}`` (Tables II and III: the paper's
+  AD vs CN), ``tables/classification_<task>_{paired,complete}`` for every other task of
+  ``--tasks``, and ``tables/ablation_<architecture|losses|patches>.{tsv,md}`` for each
+  ablation group with a reported variant.
 * ``figures``: ``figures/ablation_<...>.png`` (same groups), ``figures/qualitative_main_{AD,CN}
   .png`` and, when the architecture group is reported, ``figures/qualitative_architecture_
-  {AD,CN}.png``, and ``figures/training_curves.png``.
+  {AD,CN}.png``, ``figures/training_curves.png``, and ``figures/confusion_<task>.png`` for
+  a multi-class task of ``--tasks``.
 * ``interpolation``: ``figures/interpolation.png`` and ``tables/interpolation.tsv``.
 * ``complexity``: ``tables/model_complexity.{tsv,md}`` (parameters and generator GFLOPs per
   volume of every reported variant, from the settings alone).
 * ``units``: ``figures/units.png`` and ``tables/units.tsv`` (Fig 10, the global path's units
   per AAL region; GLA-GAN generators with a global path only).
+* ``uncertainty``: ``tables/uncertainty_{calibration,mri_only}.{tsv,md}`` and
+  ``figures/uncertainty_reliability.png`` (every reported variant; see
+  :mod:`gla_model.report.uncertainty`).
 * ``summary``: ``summary.md``.
 """
 
@@ -29,25 +34,24 @@ import pandas as pd
 
 from gla_model import folds as folds_module
 from gla_model import layout
+from gla_model.classify.tasks import is_binary
 from gla_model.cohort.table import cohort_frame, read_cohort_table, read_exclusions
 from gla_model.errors import ConfigError
 from gla_model.folds import read_folds
 from gla_model.layout import REPORT_PARTS as PARTS
 from gla_model.layout import group_members
 from gla_model.niftiio import load_image, write_text_atomic
-from gla_model.report import figures, inputs, tables
+from gla_model.report import classification, figures, inputs, qc, tables
 from gla_model.report.markdown import markdown_to_html
 from gla_model.report.summary import SummaryInputs, summary_markdown
 from gla_model.settings import as_mapping, build_settings, job_value, read_job_settings
 from gla_model.tsvio import read_table, write_table
 from gla_model.vocabulary import (
+    CLASSIFICATION_TASKS,
     COMPLETE_EXPERIMENT,
-    MEAN_IMPUTED_PET,
-    MRI_FEATURES,
-    MRI_ONLY_SUBJECTS,
     PAIRED_EXPERIMENT,
+    PAPER_TASK,
     QUALITATIVE_GROUPS,
-    REAL_PET,
     VARIANT_GROUPS,
 )
 
@@ -55,14 +59,15 @@ LOG = logging.getLogger(__name__)
 
 #: Arguments each part needs (attribute names of the parsed arguments).
 REQUIRED = {
-    "tables": ("image_quality_dir", "metric_spec", "classify_dir", "qc", "cohort"),
+    "tables": ("image_quality_dir", "metric_spec", "classify_dir", "qc", "cohort", "tasks"),
     "figures": ("image_quality_dir", "classify_dir", "train_dir", "synth_dir", "preproc_dir",
-                "folds"),
+                "folds", "tasks"),
     "interpolation": ("checkpoint", "preproc_dir", "atlas", "folds", "features_real"),
     "summary": ("image_quality_dir", "metric_spec", "classify_dir", "qc", "cohort", "folds",
-                "failures_dir"),
+                "failures_dir", "tasks"),
     "complexity": (),
     "units": ("checkpoint", "preproc_dir", "atlas", "atlas_labels", "folds"),
+    "uncertainty": ("uncertainty_dir",),
 }
 
 
@@ -71,32 +76,22 @@ def build_tables(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
     """Every table of the report, from the evaluation outputs."""
     scores, paired, complete = _results(args=args, variants=variants)
     spec = inputs.read_metric_spec(args.metric_spec)
-    qc = read_table(args.qc, columns=("participant_id",), role="QC")
+    qc_rows = read_table(args.qc, columns=("participant_id",), role="QC")
     built = [tables.synthesis_quality_table(scores=scores, variants=variants, metric_spec=spec),
-             tables.classification_table(results=paired, variants=variants,
-                                         experiment=PAIRED_EXPERIMENT),
-             tables.classification_table(results=complete, variants=variants,
-                                         experiment=COMPLETE_EXPERIMENT),
-             completed_subjects(args=args, variants=variants),
-             tables.qc_table(qc=qc)]
+             *classification.task_tables(args=args, variants=variants, task=PAPER_TASK,
+                          results={PAIRED_EXPERIMENT: paired, COMPLETE_EXPERIMENT: complete}),
+             classification.completed_subjects(args=args, variants=variants),
+             qc.qc_table(qc=qc_rows)]
+    for task in classification.other_tasks(args):
+        built += classification.task_tables(
+            args=args, variants=variants, task=task,
+            results=classification.task_results(args=args, variants=variants, task=task))
     for group in VARIANT_GROUPS[1:]:
         if group_members(variants=variants, group=group):
             built.append(tables.ablation_table(scores=scores, paired=paired, complete=complete,
                                                variants=variants, group=group,
                                                reference=args.reference))
     return built
-
-
-def completed_subjects(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
-                       ) -> tables.Table:
-    """Table III on the MRI-only subjects alone, from the complete experiment's predictions."""
-    sources = [MRI_FEATURES, MEAN_IMPUTED_PET, *variants]
-    predictions = inputs.read_predictions(directory=args.classify_dir,
-                                          experiment=COMPLETE_EXPERIMENT, sources=sources)
-    subjects = read_cohort_table(path=args.cohort)
-    mri_only = [s.participant_id for s in subjects if s.group == MRI_ONLY_SUBJECTS]
-    return tables.completed_subjects_table(predictions=predictions, mri_only_ids=mri_only,
-                                           variants=variants)
 
 
 def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) -> list[Path]:
@@ -130,6 +125,8 @@ def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) 
     written.append(figures.save_figure(figure=figures.training_curves_figure(
         histories=histories), path=layout.report_figure_path(report_dir=args.out_dir,
                                                              stem=layout.TRAINING_CURVES)))
+    written += [classification.confusion(args=args, variants=variants, task=task)
+                for task in classification.other_tasks(args) if not is_binary(task)]
     return written
 
 
@@ -194,6 +191,24 @@ def write_units(*, args: argparse.Namespace, payload: Mapping) -> list[Path]:
             write_table(table, table_path)]
 
 
+def write_uncertainty(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
+                      ) -> list[Path]:
+    """The calibration and MRI-only uncertainty tables and the reliability figure of every
+    reported variant (:mod:`gla_model.report.uncertainty`)."""
+    from gla_model.report import uncertainty
+
+    results = uncertainty.read_uncertainty(uncertainty_dir=args.uncertainty_dir,
+                                           variants=variants)
+    written = [path for table in (uncertainty.calibration_report(results=results,
+                                                                 variants=variants),
+                                  uncertainty.mri_only_report(results=results,
+                                                              variants=variants))
+               for path in tables.write_table_files(table=table, report_dir=args.out_dir)]
+    figure = uncertainty.reliability_figure(results=results, variants=variants)
+    return [*written, figures.save_figure(figure=figure, path=layout.report_figure_path(
+        report_dir=args.out_dir, stem=layout.RELIABILITY_FIGURE))]
+
+
 def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping],
                   payload: Mapping) -> Path:
     """``summary.md`` from the same inputs as the tables plus cohort, folds and settings."""
@@ -235,10 +250,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
              "atlas": str(layout.Layout().atlas),
              "features-real": "results/features/real_pet.tsv",
              "atlas-labels": "results/preprocess/atlas-AAL_dseg.tsv (units)",
+             "uncertainty-dir": "results/uncertainty (uncertainty)",
              "checkpoint": "results/train/<variant>/fold-<k>/model.pt (interpolation, "
                            "units)"}
     for flag, help_text in paths.items():
         parser.add_argument(f"--{flag}", type=Path, help=help_text)
+    parser.add_argument("--tasks", nargs="+", choices=tuple(CLASSIFICATION_TASKS),
+                        help=f"the classification tasks the run has results for ({PAPER_TASK} "
+                             "among them; tables, figures, summary)")
 
 
 def run_command(args: argparse.Namespace) -> None:
@@ -265,6 +284,8 @@ def run_command(args: argparse.Namespace) -> None:
             written = write_complexity(args=args, payload=payload)
         elif part == "units":
             written = write_units(args=args, payload=payload)
+        elif part == "uncertainty":
+            written = write_uncertainty(args=args, variants=variants)
         else:
             written = [write_summary(args=args, variants=variants, payload=payload)]
         LOG.info("report %s: wrote %d files under %s", part, len(written), args.out_dir)
@@ -272,16 +293,11 @@ def run_command(args: argparse.Namespace) -> None:
 
 def _results(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    names = list(variants)
+    """Image quality, and the paper's task's paired and complete classification results."""
     scores = inputs.read_image_quality(directory=args.image_quality_dir,
-                                       names=[*names, tables.BASELINE])
-    paired = inputs.read_classification(directory=args.classify_dir,
-                                        experiment=PAIRED_EXPERIMENT,
-                                        sources=[MRI_FEATURES, REAL_PET, *names])
-    complete = inputs.read_classification(directory=args.classify_dir,
-                                          experiment=COMPLETE_EXPERIMENT,
-                                          sources=[MRI_FEATURES, MEAN_IMPUTED_PET, *names])
-    return scores, paired, complete
+                                       names=[*variants, tables.BASELINE])
+    results = classification.task_results(args=args, variants=variants, task=PAPER_TASK)
+    return scores, results[PAIRED_EXPERIMENT], results[COMPLETE_EXPERIMENT]
 
 
 def _with_reference(*, group: str, variants: Mapping[str, Mapping], reference: str

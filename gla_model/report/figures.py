@@ -1,5 +1,6 @@
 """The report's figures (matplotlib, Agg backend, PNG): ablation bars (Figs 8-9), qualitative
-slices (Figs 4 and 7), training curves and the MRI interpolation (Fig 11).
+slices (Figs 4 and 7), training curves, the MRI interpolation (Fig 11) and the confusion
+matrices of a multi-class task.
 
 Builders return a ``matplotlib.figure.Figure`` made without pyplot (no global state; saving
 uses the Agg canvas), so tests can count its panels; :func:`save_figure` writes it atomically.
@@ -22,6 +23,8 @@ from gla_model.report.tables import METRIC_LABELS
 
 #: Characters per line of a column title in the qualitative figure (1.8-inch columns).
 COLUMN_TITLE_CHARS = 22
+#: Characters per line of a panel title in the confusion figure (2.9-inch panels).
+CONFUSION_TITLE_CHARS = 34
 
 ABLATION_IMAGE_METRICS = ("ssim", "psnr", "mae")
 #: Classification metrics an ablation figure shows when its table has them, in this order.
@@ -195,6 +198,41 @@ def interpolation_figure(*, real: Mapping[str, Mapping[str, np.ndarray]],
     axes[0, 0].set_ylabel("MRI")
     axes[1, 0].set_ylabel("PET (real at the ends,\nsynthetic between)", fontsize="small")
     figure.suptitle("Linear MRI interpolation from a CN to an AD subject")
+    return figure
+
+
+def confusion_figure(*, counts: Mapping[str, np.ndarray], classes: Sequence[str],
+                     title: str) -> Figure:
+    """One confusion matrix per feature set (panels): rows the true class, columns the
+    predicted one, coloured by the row-normalized fraction (each row sums to 1), each cell
+    reading the fraction and the count.
+
+    Args:
+        counts: panel label -> ``(n_classes, n_classes)`` counts, rows = true class
+            (:func:`gla_model.report.tasks.confusion_counts`).
+        classes: class names in label order.
+        title: the figure title.
+    """
+    figure = Figure(figsize=(2.9 * len(counts) + 0.8, 3.2), layout="constrained")
+    axes = figure.subplots(1, len(counts), squeeze=False)[0]
+    image = None
+    ticks = np.arange(len(classes))
+    for axis, (label, matrix) in zip(axes, counts.items(), strict=True):
+        totals = matrix.sum(axis=1, keepdims=True)
+        fractions = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+        image = axis.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
+        for (row, column), count in np.ndenumerate(matrix):
+            share = fractions[row, column]
+            axis.text(column, row, f"{share:.2f}\n({count})", ha="center", va="center",
+                      fontsize="small", color="white" if share > 0.6 else "black")
+        axis.set_xticks(ticks, classes)
+        axis.set_yticks(ticks, classes)
+        axis.set_xlabel("predicted")
+        axis.set_title(textwrap.fill(label, width=CONFUSION_TITLE_CHARS,
+                                     break_on_hyphens=False), fontsize="small")
+    axes[0].set_ylabel("true")
+    figure.colorbar(image, ax=list(axes), shrink=0.8, label="fraction of the true class")
+    figure.suptitle(title)
     return figure
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gla_model.classify.tasks import BINARY_METRICS, score_columns, task_metrics
 from gla_model.errors import GlaModelError
 from gla_model.layout import (
     classification_path,
@@ -18,7 +19,8 @@ from gla_model.layout import (
 from gla_model.tsvio import read_table
 
 IMAGE_METRICS = ("ssim", "ms_ssim", "psnr", "mae")
-CLASSIFICATION_METRICS = ("accuracy", "sensitivity", "specificity", "f1", "mcc", "auc")
+#: Metrics of a binary task (the paper's Tables II and III).
+CLASSIFICATION_METRICS = BINARY_METRICS
 
 
 class ReportInputError(GlaModelError):
@@ -48,27 +50,29 @@ def read_image_quality(*, directory: Path, names: Iterable[str]) -> pd.DataFrame
     return pd.concat(tables, ignore_index=True)
 
 
-def read_classification(*, directory: Path, experiment: str, sources: Iterable[str]
-                        ) -> pd.DataFrame:
-    """Per-(seed, fold) rows of every source's classification results."""
-    tables = [read_table(classification_path(classify_dir=directory, experiment=experiment,
-                                             source=source),
-                         columns=("experiment", "source", "seed", "fold",
-                                  *CLASSIFICATION_METRICS),
-                         role=f"classification ({experiment}, {source})") for source in sources]
+def read_classification(*, directory: Path, task: str, experiment: str,
+                        sources: Iterable[str]) -> pd.DataFrame:
+    """Per-(seed, fold) rows of every source's classification results for ``task``."""
+    tables = [read_table(classification_path(classify_dir=directory, task=task,
+                                             experiment=experiment, source=source),
+                         columns=("experiment", "source", "seed", "fold", "n_train",
+                                  "n_test", *task_metrics(task)),
+                         role=f"classification ({task}, {experiment}, {source})")
+              for source in sources]
     return pd.concat(tables, ignore_index=True)
 
 
-def read_predictions(*, directory: Path, experiment: str, sources: Iterable[str]
+def read_predictions(*, directory: Path, task: str, experiment: str, sources: Iterable[str]
                      ) -> pd.DataFrame:
-    """Per-subject predictions of every source, with a ``source`` column added."""
+    """Per-subject predictions of every source for ``task``, with a ``source`` column."""
     tables = []
     for source in sources:
-        scores = classification_path(classify_dir=directory, experiment=experiment,
+        scores = classification_path(classify_dir=directory, task=task, experiment=experiment,
                                      source=source)
         table = read_table(predictions_path(scores=scores),
                            columns=("participant_id", "seed", "fold", "y_true", "y_pred",
-                                    "score"), role=f"predictions ({experiment}, {source})")
+                                    *score_columns(task)),
+                           role=f"predictions ({task}, {experiment}, {source})")
         tables.append(table.assign(source=source))
     return pd.concat(tables, ignore_index=True)
 

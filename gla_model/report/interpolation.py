@@ -3,28 +3,34 @@ step, and the RBF-SVM's probability of CN for each step.
 
 Leakage-free by construction: the two subjects are the first CN and the first AD (by
 participant_id) among the TEST subjects of one outer fold, the generator is that fold's
-model, and the SVM is fitted on the real-PET ROI features of that fold's train and val
-subjects only. The brain mask of a step is the union of the two masks; the GM/WM/CSF
-maps are interpolated with the MRI, so ROI features follow ``gla_model.features``.
+model, and the SVM (AD vs CN, the paper's task) is fitted on the real-PET ROI features of
+that fold's CN and AD train and val subjects only; MCI subjects take no part. The brain
+mask of a step is the union of the two masks; the GM/WM/CSF maps are interpolated with the
+MRI, so ROI features follow ``gla_model.features``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from gla_model import classify, features
+from gla_model import features
 from gla_model import folds as folds_module
+from gla_model.classify.svm import fit_svm
 from gla_model.layout import preprocessed_path
 from gla_model.niftiio import load_image
 from gla_model.report.inputs import ReportInputError
 from gla_model.resources import AAL_REGION_COUNT
 from gla_model.settings import SvmSettings
-from gla_model.vocabulary import TISSUES
+from gla_model.vocabulary import CLASSIFICATION_TASKS, PAPER_TASK, TISSUES
+
+#: The diagnoses at the two ends of the interpolation (alpha 0, then 1): the paper's task's
+#: classes, CN then AD, which are also the SVM's labels 0 and 1.
+ENDPOINTS = CLASSIFICATION_TASKS[PAPER_TASK]
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def endpoint_subjects(*, folds: pd.DataFrame, fold: int) -> dict[str, str]:
     """The first CN and the first AD test subject of ``fold``, by participant_id."""
     test = set(folds_module.fold_subjects(folds=folds, fold=str(fold))["test"])
     chosen = {}
-    for diagnosis in ("CN", "AD"):
+    for diagnosis in ENDPOINTS:
         ids = sorted(folds.loc[folds["participant_id"].isin(test)
                                & (folds["diagnosis"] == diagnosis), "participant_id"])
         if not ids:
@@ -102,16 +108,19 @@ def roi_features(*, volumes: Volumes, pet: np.ndarray, labels: np.ndarray, mri: 
 
 
 def fit_classifier(*, features_real: pd.DataFrame, participant_ids: list[str],
-                   svm_config: SvmSettings, seed: int):
-    """RBF-SVM with Platt scaling on the real-PET MRI+PET features of ``participant_ids``."""
-    table = features_real.set_index("participant_id").loc[participant_ids]
+                   diagnoses: Mapping[str, str], svm_config: SvmSettings, seed: int):
+    """AD-vs-CN RBF-SVM with Platt scaling (class 1: AD) on the real-PET MRI+PET features
+    of the CN and AD subjects among ``participant_ids`` (``diagnoses``: participant ->
+    diagnosis; the others, MCI, are left out)."""
+    kept = [p for p in participant_ids if diagnoses[p] in ENDPOINTS]
+    table = features_real.set_index("participant_id").loc[kept]
     X = table.loc[:, features.feature_columns()].to_numpy(dtype=np.float64)
     if not np.isfinite(X).all():
         raise ReportInputError("real-PET features of the interpolation fold's training "
                                "subjects contain NaN; recompute the real-PET features "
                                "(gla-model features).")
-    return classify.fit_svm(X=X, y=classify.diagnosis_labels(table), svm_config=svm_config,
-                            seed=seed, probability=True)
+    y = np.array([ENDPOINTS.index(diagnoses[p]) for p in kept])
+    return fit_svm(X=X, y=y, svm_config=svm_config, seed=seed, probability=True)
 
 
 def run_interpolation(*, preproc_dir: Path, atlas: Path, folds: pd.DataFrame, fold: int,
@@ -134,6 +143,8 @@ def run_interpolation(*, preproc_dir: Path, atlas: Path, folds: pd.DataFrame, fo
     split = folds_module.fold_subjects(folds=folds, fold=str(fold))
     model = fit_classifier(features_real=features_real,
                            participant_ids=[*split["train"], *split["val"]],
+                           diagnoses=dict(zip(folds["participant_id"].astype(str),
+                                              folds["diagnosis"], strict=True)),
                            svm_config=svm_config, seed=seed)
     cn_column = list(model.classes_).index(0)
 

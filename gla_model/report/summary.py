@@ -11,7 +11,7 @@ import pandas as pd
 from gla_model.cohort.table import exclusion_lines
 from gla_model.evaluate import stats
 from gla_model.features import MRI_FEATURE_DESCRIPTIONS, PET_FEATURE_DESCRIPTION
-from gla_model.layout import REPORT_TABLES, ablation_name
+from gla_model.layout import REPORT_TABLES, ablation_name, classification_table_name
 from gla_model.report.inputs import CLASSIFICATION_METRICS, IMAGE_METRICS
 from gla_model.report.markdown import format_p, markdown_table, metric_spec_lines
 from gla_model.report.tables import (
@@ -23,11 +23,16 @@ from gla_model.report.tables import (
     classification_units,
     image_units,
 )
+from gla_model.report.task_findings import task_findings, trusted_finding
+from gla_model.report.tasks import task_title
 from gla_model.vocabulary import (
+    CLASSIFICATION_TASKS,
     COMPLETE_EXPERIMENT,
+    EXPERIMENTS,
     MEAN_IMPUTED_PET,
     MRI_FEATURES,
     PAIRED_EXPERIMENT,
+    PAPER_TASK,
     REAL_PET,
 )
 
@@ -43,8 +48,9 @@ TABLE_DESCRIPTIONS = {
     "averaged), paired t-tests over folds, Holm-corrected.",
     REPORT_TABLES["classification_complete"]: "Table III: the same SVM on the cohort "
     "completed with each model's synthetic PET for the MRI-only subjects, against MRI "
-    "features only and mean-imputed PET; mean ± SD over repeats x folds, corrected "
-    "resampled t-tests.",
+    "features only and mean-imputed PET, plus the reference model's completions with the "
+    "uncertain ones (above a threshold chosen on the training rows) left to MRI features; "
+    "mean ± SD over repeats x folds, corrected resampled t-tests.",
     REPORT_TABLES["classification_completed_subjects"]: "Table III on the MRI-only subjects "
     "alone: whether synthetic PET beats MRI only and mean imputation where it matters.",
     ablation_name("ablation_architecture"): "Ablation (Fig 4/8): global-only and local-only "
@@ -88,6 +94,10 @@ def findings(*, inputs: SummaryInputs) -> list[str]:
         *(completed_subjects_finding(table=table, variants=inputs.variants)
           for table in inputs.tables
           if table.name == REPORT_TABLES["classification_completed_subjects"]),
+        *filter(None, [trusted_finding(tables=inputs.tables, reference=inputs.reference,
+                                       variants=inputs.variants)]),
+        *task_findings(tables=inputs.tables, reference=inputs.reference,
+                       variants=inputs.variants),
     ]
 
 
@@ -240,9 +250,20 @@ def summary_markdown(*, inputs: SummaryInputs) -> str:
              "## Failed subjects", "", *_failure_lines(inputs.failures), "",
              "## Metric spec", "", *(f"- {line}" for line in metric_spec_lines(inputs.metric_spec)),
              "", "## Tables", "",
-             *(f"- `{t.name}`: {TABLE_DESCRIPTIONS.get(t.name, t.name)}"
-               for t in inputs.tables), ""]
+             *(f"- `{t.name}`: {table_description(t.name)}" for t in inputs.tables), ""]
     return "\n".join(lines)
+
+
+def table_description(name: str) -> str:
+    """What a report table shows, in a sentence (a task's tables are described by task)."""
+    for task in CLASSIFICATION_TASKS:
+        for experiment in EXPERIMENTS:
+            if task != PAPER_TASK and name == classification_table_name(task=task,
+                                                                         experiment=experiment):
+                return (f"{task_title(task)}: the RBF-SVM of Table "
+                        f"{'II' if experiment == PAIRED_EXPERIMENT else 'III'} for this task, "
+                        "with the same feature sets and statistics.")
+    return TABLE_DESCRIPTIONS.get(name, name)
 
 
 def _config_lines(config: Mapping, prefix: str = "") -> list[str]:

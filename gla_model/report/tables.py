@@ -1,4 +1,5 @@
-"""Tables I-III, the ablation tables and the QC summary, as numbers (TSV) and Markdown.
+"""Tables I-III, the other classification tasks' tables and the ablation tables, as numbers
+(TSV) and Markdown (the QC summary is in :mod:`gla_model.report.qc`).
 
 Statistics come from ``gla_model.evaluate.stats``; this module only arranges and formats
 them. Every table has one numeric TSV (``<metric>_mean``, ``_std``, ``_best``,
@@ -16,8 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gla_model.classify.tasks import task_metrics
 from gla_model.evaluate import stats
-from gla_model.layout import REPORT_TABLES, ablation_name, group_members, report_table_paths
+from gla_model.layout import (
+    REPORT_TABLES,
+    ablation_name,
+    classification_table_name,
+    group_members,
+    report_table_paths,
+)
 from gla_model.niftiio import write_text_atomic
 from gla_model.report.inputs import (
     CLASSIFICATION_METRICS,
@@ -31,6 +39,7 @@ from gla_model.report.markdown import (
     mean_std,
     metric_spec_lines,
 )
+from gla_model.report.tasks import MULTICLASS_LABELS, task_title, trusted_label, trusted_note
 from gla_model.tsvio import write_table
 from gla_model.vocabulary import (
     COMPLETE_EXPERIMENT,
@@ -38,7 +47,9 @@ from gla_model.vocabulary import (
     MEAN_IMPUTED_PET,
     MRI_FEATURES,
     PAIRED_EXPERIMENT,
+    PAPER_TASK,
     REAL_PET,
+    TRUSTED_SYNTH_PET,
 )
 from gla_model.vocabulary import MEAN_TRAIN_PET as BASELINE
 
@@ -47,13 +58,14 @@ SOURCE_LABELS = {MRI_FEATURES: "MRI only", REAL_PET: "Real PET",
                  MEAN_IMPUTED_PET: "MRI + mean-imputed PET (control)"}
 METRIC_LABELS = {"ssim": "SSIM", "ms_ssim": "MS-SSIM", "psnr": "PSNR (dB)", "mae": "MAE",
                  "accuracy": "Accuracy", "sensitivity": "Sensitivity",
-                 "specificity": "Specificity", "f1": "F1", "mcc": "MCC", "auc": "AUC"}
+                 "specificity": "Specificity", "f1": "F1", "mcc": "MCC", "auc": "AUC",
+                 **MULTICLASS_LABELS}
 DECIMALS = {"ssim": 4, "ms_ssim": 4, "psnr": 2, "mae": 4} | dict.fromkeys(
-    CLASSIFICATION_METRICS, 3)
+    [*CLASSIFICATION_METRICS, *MULTICLASS_LABELS], 3)
 #: Where a metric can lie; t intervals are clipped to it (a bounded mean's interval ends there).
 METRIC_RANGES = {"ssim": (-1.0, 1.0), "ms_ssim": (-1.0, 1.0), "mae": (0.0, np.inf),
                  "mcc": (-1.0, 1.0)} | dict.fromkeys(
-    ("accuracy", "sensitivity", "specificity", "f1", "auc"), (0.0, 1.0))
+    ("accuracy", "sensitivity", "specificity", "f1", "auc", *MULTICLASS_LABELS), (0.0, 1.0))
 CELL_NOTE = ("Cells: mean ± SD [95 % CI]. **Bold**: best row of the metric. p-values compare "
              "each row with the best row of its metric and are Holm-corrected over the rows "
              "of that metric in this table.")
@@ -120,12 +132,13 @@ def baseline_check(*, scores: pd.DataFrame) -> pd.DataFrame:
                          "beats_mean_train_pet": beats.to_numpy()})
 
 
-def classification_units(*, results: pd.DataFrame, experiment: str) -> Units:
+def classification_units(*, results: pd.DataFrame, experiment: str,
+                         metrics: Sequence[str] = CLASSIFICATION_METRICS) -> Units:
     """The rows a classification table's statistics use and how they are tested: the
     paired CV's seeds averaged per outer fold (a paired t-test over folds); the repeated
     CV of the completed cohort as it is (the corrected resampled t-test)."""
     if experiment == PAIRED_EXPERIMENT:
-        return Units(rows=stats.fold_means(rows=results, metrics=CLASSIFICATION_METRICS),
+        return Units(rows=stats.fold_means(rows=results, metrics=metrics),
                      test="folds", pair_on=("fold",), interval="t", text=PAIRED_UNITS)
     return Units(rows=results, test="repeated_cv", pair_on=("seed", "fold"),
                  interval="corrected_t", text=COMPLETE_UNITS)
@@ -137,29 +150,43 @@ def image_units() -> Units:
 
 
 def classification_table(*, results: pd.DataFrame, variants: Mapping[str, Mapping],
-                         experiment: str) -> Table:
-    """Table II (``paired``: MRI only, real PET, main variants) or III (``complete``: MRI
-    only, mean-imputed PET, main variants), summarized and tested as
-    :func:`classification_units` says."""
+                         experiment: str, task: str, reference: str) -> Table:
+    """One task's table of one experiment, summarized and tested as
+    :func:`classification_units` says: ``paired`` (MRI only, real PET, main variants) or
+    ``complete`` (MRI only, mean-imputed PET, main variants, and the ``reference``
+    variant with its uncertain completions left to MRI features). The paper's task gives
+    Tables II and III; a multi-class task has its own metrics (:func:`.tasks.task_metrics`).
+    """
     fixed = ([MRI_FEATURES, REAL_PET] if experiment == PAIRED_EXPERIMENT
              else [MRI_FEATURES, MEAN_IMPUTED_PET])
-    names = [*fixed, *group_members(variants=variants, group="main")]
+    trusted = [] if experiment == PAIRED_EXPERIMENT else [TRUSTED_SYNTH_PET]
+    names = [*fixed, *group_members(variants=variants, group="main"), *trusted]
     rows = _select(results, column="source", names=names, role=f"{experiment} classification")
-    units = classification_units(results=rows, experiment=experiment)
-    data = _metric_columns(rows=units.rows, by="source", names=names,
-                           metrics=CLASSIFICATION_METRICS, units=units,
-                           higher_is_better=dict.fromkeys(CLASSIFICATION_METRICS, True))
-    data.insert(1, "label", [_label(name, variants) for name in names])
-    cells = _metric_cells(data=data, metrics=CLASSIFICATION_METRICS)
+    metrics = task_metrics(task)
+    units = classification_units(results=rows, experiment=experiment, metrics=metrics)
+    data = _metric_columns(rows=units.rows, by="source", names=names, metrics=metrics,
+                           units=units, higher_is_better=dict.fromkeys(metrics, True))
+    labels = {name: _label(name, variants) for name in names} | {
+        TRUSTED_SYNTH_PET: trusted_label(variants=variants, reference=reference)}
+    data.insert(1, "label", [labels[name] for name in names])
+    notes = [_statistics_note(units.text, n=int(data["n"].max()))]
+    if trusted:
+        trusted_rows = rows.loc[rows["source"] == TRUSTED_SYNTH_PET]
+        for column in ("threshold", "n_untrusted_test", "n_mri_only_test"):
+            data[f"{column}_mean"] = data["source"].map(
+                {TRUSTED_SYNTH_PET: trusted_rows[column].mean()})
+        notes.append(trusted_note(rows=trusted_rows, label=labels[TRUSTED_SYNTH_PET]))
+    cells = _metric_cells(data=data, metrics=metrics)
     cells.insert(0, "Features", data["label"])
-    number, title = (("II", "paired cohort (cross-validated)") if experiment == PAIRED_EXPERIMENT
-                     else ("III", "cohort completed with synthetic PET"))
+    title = ("paired cohort (cross-validated)" if experiment == PAIRED_EXPERIMENT
+             else "cohort completed with synthetic PET")
+    heading = (f"Table {'II' if experiment == PAIRED_EXPERIMENT else 'III'}: "
+               if task == PAPER_TASK else "")
     markdown = "\n".join([
-        f"# Table {number}: AD vs CN classification, {title}", "",
-        markdown_rows(cells), "",
-        _statistics_note(units.text, n=int(data["n"].max())), ""])
-    name = REPORT_TABLES[f"classification_{experiment}"]
-    return Table(name=name, data=data, markdown=markdown)
+        f"# {heading}{task_title(task)} classification, {title}", "",
+        markdown_rows(cells), "", *(f"{note}\n" for note in notes)])
+    return Table(name=classification_table_name(task=task, experiment=experiment), data=data,
+                 markdown=markdown)
 
 
 COMPLETED_UNITS = ("the MRI-only subjects, each scored once per seed by the fold that held "
@@ -169,16 +196,19 @@ COMPLETED_UNITS = ("the MRI-only subjects, each scored once per seed by the fold
 
 
 def completed_subjects_table(*, predictions: pd.DataFrame, mri_only_ids: Sequence[str],
-                             variants: Mapping[str, Mapping]) -> Table:
+                             variants: Mapping[str, Mapping], reference: str) -> Table:
     """Table III on the completed (MRI-only) subjects alone: does synthetic PET beat MRI
     features only and naive mean imputation on the subjects that had no PET?
 
     ``predictions``: the complete experiment's per-subject predictions of every source
-    (columns source, participant_id, seed, y_true, y_pred, score). Accuracy is tested over
-    subjects (per-subject accuracy across seeds); sensitivity, specificity and AUC are
-    the mean over seeds of each seed's pooled out-of-fold predictions (descriptive).
+    (columns source, participant_id, seed, y_true, y_pred, score), the trusted source's
+    included (its row: the ``reference`` variant, uncertain completions scored from MRI).
+    Accuracy is tested over subjects (per-subject accuracy across seeds); sensitivity,
+    specificity and AUC are the mean over seeds of each seed's pooled out-of-fold
+    predictions (descriptive).
     """
-    names = [MRI_FEATURES, MEAN_IMPUTED_PET, *group_members(variants=variants, group="main")]
+    names = [MRI_FEATURES, MEAN_IMPUTED_PET, *group_members(variants=variants, group="main"),
+             TRUSTED_SYNTH_PET]
     rows = _select(predictions, column="source", names=names, role="complete predictions")
     rows = rows.loc[rows["participant_id"].isin(set(mri_only_ids))]
     if rows.empty:
@@ -193,7 +223,9 @@ def completed_subjects_table(*, predictions: pd.DataFrame, mri_only_ids: Sequenc
     for metric in ("sensitivity", "specificity", "auc"):
         data[f"{metric}_seed_mean"] = data["source"].map(
             descriptive[metric].groupby("source").mean())
-    data.insert(1, "label", [_label(name, variants) for name in names])
+    data.insert(1, "label", [trusted_label(variants=variants, reference=reference)
+                             if name == TRUSTED_SYNTH_PET else _label(name, variants)
+                             for name in names])
     cells = _metric_cells(data=data, metrics=("accuracy",))
     for metric in ("sensitivity", "specificity", "auc"):
         cells[METRIC_LABELS[metric]] = [f"{v:.3f}" if not pd.isna(v) else "–"
@@ -211,7 +243,7 @@ def completed_subjects_table(*, predictions: pd.DataFrame, mri_only_ids: Sequenc
 
 
 def _pooled_metrics(part: pd.DataFrame) -> dict[str, float]:
-    from gla_model.classify import classification_metrics
+    from gla_model.classify.metrics import classification_metrics
 
     return classification_metrics(y_true=part["y_true"].to_numpy(),
                                   y_pred=part["y_pred"].to_numpy(),
@@ -254,40 +286,6 @@ def ablation_table(*, scores: pd.DataFrame, paired: pd.DataFrame, complete: pd.D
     markdown = "\n".join([f"# Ablation: {title}", "", markdown_rows(cells), "",
                           CELL_NOTE, "", *(f"- {note}" for note in notes), ""])
     return Table(name=ablation_name(group), data=data, markdown=markdown)
-
-
-def qc_table(*, qc: pd.DataFrame) -> Table:
-    """QC summary: one row per QC measure (n, mean, std, min, median, max) and per flag
-    column (boolean, or named ``*flag*``: how many subjects and which are flagged)."""
-    records = []
-    for column in qc.columns.drop("participant_id"):
-        values = qc[column]
-        if _is_flag(values, name=column):
-            flagged = qc.loc[values.astype(bool), "participant_id"].tolist()
-            records.append({"measure": column, "kind": "flag", "n": int(values.notna().sum()),
-                            "n_flagged": len(flagged), "flagged": ", ".join(flagged)})
-        elif pd.api.types.is_numeric_dtype(values):
-            numbers = values.dropna().astype(float)
-            records.append({"measure": column, "kind": "value", "n": len(numbers),
-                            "mean": numbers.mean(), "std": numbers.std(ddof=1),
-                            "min": numbers.min(), "median": numbers.median(),
-                            "max": numbers.max()})
-    data = pd.DataFrame(records, columns=["measure", "kind", "n", "mean", "std", "min",
-                                          "median", "max", "n_flagged", "flagged"])
-    cells = pd.DataFrame({
-        "Measure": data["measure"], "n": data["n"].astype(int),
-        "Mean ± SD": [mean_std(m, s, 4) if k == "value" else "–"
-                      for m, s, k in zip(data["mean"], data["std"], data["kind"], strict=True)],
-        "Min / median / max": [
-            f"{lo:.4g} / {mid:.4g} / {hi:.4g}" if k == "value" else "–"
-            for lo, mid, hi, k in zip(data["min"], data["median"], data["max"], data["kind"],
-                                      strict=True)],
-        "Flagged": [f"{int(n)}: {ids}" if k == "flag" and n else ("0" if k == "flag" else "–")
-                    for n, ids, k in zip(data["n_flagged"], data["flagged"], data["kind"],
-                                         strict=True)]})
-    markdown = "\n".join([f"# Preprocessing QC ({len(qc)} subjects)", "",
-                          markdown_rows(cells), ""])
-    return Table(name=REPORT_TABLES["qc"], data=data, markdown=markdown)
 
 
 def write_table_files(*, table: Table, report_dir: Path) -> list[Path]:
@@ -385,9 +383,3 @@ def _label(name: str, variants: Mapping[str, Mapping]) -> str:
     if name in variants:
         return str(variants[name]["label"])
     return SOURCE_LABELS.get(name, BASELINE_LABEL if name == BASELINE else name)
-
-
-def _is_flag(values: pd.Series, *, name: str) -> bool:
-    if pd.api.types.is_bool_dtype(values):
-        return True
-    return "flag" in name.lower() and set(values.dropna().unique()) <= {0, 1}

@@ -13,11 +13,13 @@ the mean activation over the region's voxels inside the subject's brain mask.
 Top units (:func:`select_units`): the :data:`UNIT_COUNT` units whose regional profile (the
 regions' mean activation over all test subjects) varies most across regions (standard
 deviation over regions). The choice ignores the diagnoses, so it does not bias the AD-vs-CN
-tests. A unit emphasizes its :data:`REGION_COUNT` regions of highest mean activation.
+tests; MCI test subjects count in it (and in the mean maps) like any other. A unit
+emphasizes its :data:`REGION_COUNT` regions of highest mean activation.
 
 Tests (:func:`unit_table`): for every (top unit, emphasized region) pair, Welch's two-sided
 t-test (unequal variances) of the subjects' regional mean activation, AD vs CN, n = the
-fold's AD and CN test subjects; Holm correction across all pairs tested (the table's rows).
+fold's AD and CN test subjects (MCI subjects are in neither group); Holm correction across
+all pairs tested (the table's rows).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from gla_model.layout import preprocessed_path
 from gla_model.niftiio import load_image
 from gla_model.report.inputs import ReportInputError
 from gla_model.tsvio import read_table
+from gla_model.vocabulary import DIAGNOSES
 
 #: Units shown in the figure and tested, and regions per unit.
 UNIT_COUNT = 4
@@ -49,6 +52,7 @@ VIEWS = ("axial", "coronal")
 #: A unit's mean map is drawn where it exceeds this percentile of its brain voxels (the
 #: rest shows the T1w), up to the upper percentile.
 OVERLAY_PERCENTILES = (75.0, 99.0)
+#: The two groups the tests compare (AD vs CN, the paper's), with their colours.
 DIAGNOSIS_COLOURS = {"CN": "tab:blue", "AD": "tab:red"}
 
 
@@ -60,7 +64,8 @@ class UnitStudy:
         participants, diagnoses: the test subjects and their diagnoses, in the same order.
         regions: atlas indices of the regions studied; ``region_names`` their AAL names.
         regional: ``(subjects, units, regions)`` mean activation (NaN: no voxel in the mask).
-        maps: per diagnosis, the ``(units, G, G, G)`` mean activation map of its subjects.
+        maps: per diagnosis present (CN, AD and any MCI), the ``(units, G, G, G)`` mean
+            activation map of its subjects.
         t1w: the subjects' average T1w; ``labels``: the atlas on the model grid.
     """
 
@@ -184,7 +189,7 @@ def study_units(*, synthesize: Callable[[np.ndarray], np.ndarray], generator: nn
     return UnitStudy(participants=tuple(test), diagnoses=diagnoses, regions=regions,
                      region_names={r: names[r] for r in regions},
                      regional=np.stack(regional),
-                     maps={d: sums[d] / diagnoses.count(d) for d in DIAGNOSIS_COLOURS},
+                     maps={d: total / diagnoses.count(d) for d, total in sums.items()},
                      t1w=t1w_sum / len(test), labels=labels)
 
 
@@ -269,9 +274,10 @@ def units_figure(*, study: UnitStudy, table: pd.DataFrame,
         figure.colorbar(image, ax=axes[row, len(VIEWS)], shrink=0.8)
         axes[row, 0].set_ylabel(f"unit {unit}")
         _region_bars(axes[row, -1], rows=rows)
+    counts = ", ".join(f"{study.diagnoses.count(d)} {d}" for d in DIAGNOSES
+                       if d in study.diagnoses)
     figure.suptitle(f"Global-path units on {len(study.participants)} test subjects "
-                    f"({study.diagnoses.count('CN')} CN, {study.diagnoses.count('AD')} AD): "
-                    "mean activation and its top AAL regions")
+                    f"({counts}): mean activation and its top AAL regions")
     return figure
 
 

@@ -1,4 +1,5 @@
-"""RBF-SVM AD-vs-CN classification: paired CV (Table II) and the completed cohort (Table III)."""
+"""RBF-SVM classification, every task of the cohort (TASKS) per job: paired CV (Table II) and
+the completed cohort (Table III, with the trusted-completion row)."""
 
 
 rule classify_paired:
@@ -7,14 +8,15 @@ rule classify_paired:
         real=LAYOUT.features(vocab.REAL_PET),
         folds=LAYOUT.folds_table,
     output:
-        scores=LAYOUT.classification(experiment=vocab.PAIRED_EXPERIMENT, source="{source}"),
-        predictions=LAYOUT.predictions(experiment=vocab.PAIRED_EXPERIMENT, source="{source}"),
+        **classify_outputs(vocab.PAIRED_EXPERIMENT),
     wildcard_constraints:
         source=_one_of(PAIRED_SOURCES),
     params:
         synth=synth_features_option,
-        settings=job_settings(classification=SETTINGS.classification),
+        settings=classify_settings(vocab.PAIRED_EXPERIMENT),
         experiment=vocab.PAIRED_EXPERIMENT,
+        tasks=" ".join(TASKS),
+        classify_dir=LAYOUT.classify_dir,
     log:
         LAYOUT.log("classify", f"{vocab.PAIRED_EXPERIMENT}_{{source}}"),
     benchmark:
@@ -23,8 +25,8 @@ rule classify_paired:
         f"{ENVS}/analysis.yaml"
     shell:
         "gla-model classify --settings {params.settings:q} --experiment {params.experiment} "
-        "--source {wildcards.source} --features-real {input.real} {params.synth} "
-        "--folds {input.folds} --out {output.scores} --out-predictions {output.predictions} "
+        "--source {wildcards.source} --tasks {params.tasks} --features-real {input.real} "
+        "{params.synth} --folds {input.folds} --classify-dir {params.classify_dir} "
         "> {log} 2>&1"
 
 
@@ -34,15 +36,15 @@ rule classify_complete:
         real=LAYOUT.features(vocab.REAL_PET),
         cohort=LAYOUT.cohort_table,
     output:
-        scores=LAYOUT.classification(experiment=vocab.COMPLETE_EXPERIMENT, source="{source}"),
-        predictions=LAYOUT.predictions(experiment=vocab.COMPLETE_EXPERIMENT, source="{source}"),
+        **classify_outputs(vocab.COMPLETE_EXPERIMENT),
     wildcard_constraints:
         source=_one_of(COMPLETE_SOURCES),
     params:
         synth=synth_features_option,
-        settings=job_settings(classification=SETTINGS.classification,
-                              cv__n_folds=SETTINGS.cv.n_folds),
+        settings=classify_settings(vocab.COMPLETE_EXPERIMENT),
         experiment=vocab.COMPLETE_EXPERIMENT,
+        tasks=" ".join(TASKS),
+        classify_dir=LAYOUT.classify_dir,
     log:
         LAYOUT.log("classify", f"{vocab.COMPLETE_EXPERIMENT}_{{source}}"),
     benchmark:
@@ -51,6 +53,6 @@ rule classify_complete:
         f"{ENVS}/analysis.yaml"
     shell:
         "gla-model classify --settings {params.settings:q} --experiment {params.experiment} "
-        "--source {wildcards.source} --features-real {input.real} {params.synth} "
-        "--cohort {input.cohort} --out {output.scores} --out-predictions {output.predictions} "
+        "--source {wildcards.source} --tasks {params.tasks} --features-real {input.real} "
+        "{params.synth} --cohort {input.cohort} --classify-dir {params.classify_dir} "
         "> {log} 2>&1"

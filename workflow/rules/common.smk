@@ -7,12 +7,14 @@ change reruns exactly the jobs whose settings changed.
 
 import shlex
 import sys
+from collections import Counter
 from pathlib import Path
 
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from gla_model import vocabulary as vocab
+from gla_model.classify.tasks import describe_skipped, runnable_tasks
 from gla_model.cohort import configured_cohort, describe_cohort
 from gla_model.layout import Layout, built_report_parts, report_kind
 from gla_model.settings import as_mapping, build_settings, job_settings, without_resources
@@ -43,9 +45,21 @@ BIDS_ROOT = (LAYOUT.demo_bids if SETTINGS.cohort.source == "demo"
 VARIANTS = SETTINGS.variants
 FOLDS = [str(fold) for fold in range(SETTINGS.cv.n_folds)]
 PAIRED_SOURCES = [vocab.MRI_FEATURES, vocab.REAL_PET, *VARIANTS]
-COMPLETE_SOURCES = [vocab.MRI_FEATURES, vocab.MEAN_IMPUTED_PET, *VARIANTS]
+COMPLETE_SOURCES = [vocab.MRI_FEATURES, vocab.MEAN_IMPUTED_PET, *VARIANTS,
+                    vocab.TRUSTED_SYNTH_PET]
 QUALITY_SOURCES = [*VARIANTS, vocab.MEAN_TRAIN_PET]
 FEATURE_SOURCES = [vocab.REAL_PET, *VARIANTS]
+REFERENCE_VARIANT = SETTINGS.evaluation.reference_variant
+
+# The classification tasks this cohort has enough paired subjects of each class for; the
+# others of classification.tasks are skipped, said in one line (the paper's must run).
+_TASK_LIMITS = {"n_folds": SETTINGS.cv.n_folds,
+                "inner_folds": SETTINGS.classification.svm.inner_folds}
+TASKS, _SKIPPED_TASKS = runnable_tasks(
+    tasks=SETTINGS.classification.tasks,
+    paired_counts=Counter(SUBJECTS[s].diagnosis for s in PAIRED_SUBJECTS), **_TASK_LIMITS)
+if workflow.is_main_process and _SKIPPED_TASKS:
+    logger.info(describe_skipped(skipped=_SKIPPED_TASKS, **_TASK_LIMITS))
 
 
 def _one_of(names):
@@ -132,13 +146,49 @@ def feature_inputs(wildcards):
 
 # ---------------------------------------------------------------- classification
 def synth_features(wildcards):
+    """A variant's synthetic features; for the trusted source, the reference variant's and
+    its per-subject uncertainty."""
     if wildcards.source in VARIANTS:
         return {"synth": LAYOUT.features(wildcards.source)}
+    if wildcards.source == vocab.TRUSTED_SYNTH_PET:
+        return {"synth": LAYOUT.features(REFERENCE_VARIANT),
+                "uncertainty": LAYOUT.uncertainty(variant=REFERENCE_VARIANT, kind="subjects")}
     return {}
 
 
 def synth_features_option(wildcards, input):
-    return f"--features-synth {input.synth}" if "synth" in input.keys() else ""
+    options = [f"--features-synth {input.synth}" if "synth" in input.keys() else "",
+               f"--uncertainty {input.uncertainty}" if "uncertainty" in input.keys() else ""]
+    return " ".join(option for option in options if option)
+
+
+def classify_outputs(experiment):
+    """Per task: the results table and the predictions beside it, of one source."""
+    return {
+        "scores": [LAYOUT.classification(task=t, experiment=experiment, source="{source}")
+                   for t in TASKS],
+        "predictions": [LAYOUT.predictions(task=t, experiment=experiment, source="{source}")
+                        for t in TASKS],
+    }
+
+
+def classify_settings(experiment):
+    """The settings of one experiment's jobs, by source: seeds and SVM grid; for the
+    complete experiment its folds; for the trusted source the uncertainty quantile and the
+    reference variant whose features it reads."""
+
+    def settings(wildcards):
+        chosen = {"classification__seeds": SETTINGS.classification.seeds,
+                  "classification__svm": SETTINGS.classification.svm}
+        if experiment == vocab.COMPLETE_EXPERIMENT:
+            chosen["cv__n_folds"] = SETTINGS.cv.n_folds
+        if wildcards.source == vocab.TRUSTED_SYNTH_PET:
+            chosen |= {"uncertainty__threshold_quantile":
+                       SETTINGS.uncertainty.threshold_quantile,
+                       "evaluation__reference_variant": REFERENCE_VARIANT}
+        return job_settings(**chosen)
+
+    return settings
 
 
 # ---------------------------------------------------------------- report
@@ -150,6 +200,9 @@ REPORT_CAPTIONS = {
     "interpolation": ("interpolation_table.rst", "figure_interpolation.rst"),
     "model_complexity": ("model_complexity.rst", None),
     "units": ("units_table.rst", "figure_units.rst"),
+    "classification_task": ("classification_task_table.rst", None),
+    "confusion": (None, "figure_confusion.rst"),
+    "uncertainty_reliability": (None, "figure_uncertainty_reliability.rst"),
 }
 
 
@@ -157,7 +210,7 @@ def annotated_report_outputs(part):
     """The outputs of one report part; figures, HTML tables (shown inline) and TSVs carry
     their caption for `snakemake --report`, Markdown copies are plain outputs."""
     annotated = []
-    for path in LAYOUT.report_outputs(part=part, variants=VARIANTS):
+    for path in LAYOUT.report_outputs(part=part, variants=VARIANTS, tasks=TASKS):
         if path.suffix == ".md":
             annotated.append(path)
             continue
@@ -173,7 +226,7 @@ def annotated_report_outputs(part):
 REPORT_PARTS = built_report_parts(
     interpolation_arch=VARIANTS[SETTINGS.report.interpolation_variant].arch)
 REPORT_OUTPUTS = [path for part in REPORT_PARTS
-                  for path in LAYOUT.report_outputs(part=part, variants=VARIANTS)]
+                  for path in LAYOUT.report_outputs(part=part, variants=VARIANTS, tasks=TASKS)]
 
 
 def all_outputs():

@@ -2,22 +2,23 @@
 
 from gla_model.layout import built_report_parts
 
+CLASSIFICATION_SOURCES = {vocab.PAIRED_EXPERIMENT: PAIRED_SOURCES,
+                          vocab.COMPLETE_EXPERIMENT: COMPLETE_SOURCES}
 EVALUATION_INPUTS = {
     "quality": [LAYOUT.image_quality(v) for v in QUALITY_SOURCES],
     "spec": LAYOUT.metric_spec,
-    "paired": [LAYOUT.classification(experiment=vocab.PAIRED_EXPERIMENT, source=s)
-               for s in PAIRED_SOURCES],
-    "complete": [LAYOUT.classification(experiment=vocab.COMPLETE_EXPERIMENT, source=s)
-                 for s in COMPLETE_SOURCES],
-    "complete_predictions": [LAYOUT.predictions(experiment=vocab.COMPLETE_EXPERIMENT, source=s)
-                             for s in COMPLETE_SOURCES],
+    # Every task's results and predictions of every source (the classify jobs write both).
+    "classification": [LAYOUT.classification(task=t, experiment=e, source=s) for t in TASKS
+                       for e, sources in CLASSIFICATION_SOURCES.items() for s in sources],
+    "predictions": [LAYOUT.predictions(task=t, experiment=e, source=s) for t in TASKS
+                    for e, sources in CLASSIFICATION_SOURCES.items() for s in sources],
     "qc": LAYOUT.qc_table,
     "cohort": LAYOUT.cohort_table,
 }
 EVALUATION_OPTIONS = " ".join([
     f"--image-quality-dir {LAYOUT.image_quality_dir} --metric-spec {LAYOUT.metric_spec}",
     f"--classify-dir {LAYOUT.classify_dir} --qc {LAYOUT.qc_table} --out-dir {LAYOUT.report_dir}",
-    f"--cohort {LAYOUT.cohort_table}",
+    f"--cohort {LAYOUT.cohort_table} --tasks {' '.join(TASKS)}",
 ])
 REPORTED = job_settings(models=SETTINGS.enabled_models(), evaluation=SETTINGS.evaluation)
 
@@ -139,6 +140,24 @@ if "units" in built_report_parts(
             "--out-dir {params.out_dir} --checkpoint {input.checkpoint} "
             "--preproc-dir {params.preproc_dir} --atlas {input.atlas} "
             "--atlas-labels {input.labels} --folds {input.folds} > {log} 2>&1"
+
+
+rule report_uncertainty:
+    input:
+        [LAYOUT.uncertainty(variant=v, kind=k) for v in VARIANTS for k in UNCERTAINTY_TABLES],
+    output:
+        annotated_report_outputs("uncertainty"),
+    params:
+        settings=job_settings(models=SETTINGS.enabled_models()),
+        out_dir=LAYOUT.report_dir,
+        uncertainty_dir=LAYOUT.uncertainty_dir,
+    log:
+        LAYOUT.log("report", "uncertainty"),
+    conda:
+        f"{ENVS}/analysis.yaml"
+    shell:
+        "gla-model report --what uncertainty --settings {params.settings:q} "
+        "--out-dir {params.out_dir} --uncertainty-dir {params.uncertainty_dir} > {log} 2>&1"
 
 
 rule report_summary:

@@ -1,7 +1,11 @@
-"""Synthesis: PET for each fold's test subjects, and for MRI-only subjects from the full model."""
+"""Synthesis: PET for each fold's test subjects, and for MRI-only subjects from the full model,
+each with its uncertainty map (SD over the members that never saw the subject: a test-fold
+subject's fold model; for MRI-only subjects the full model and every fold model)."""
 
 SYNTHESIS_SETTINGS = job_settings(training__device=SETTINGS.training.device,
-                                  training__precision=SETTINGS.training.precision)
+                                  training__precision=SETTINGS.training.precision,
+                                  uncertainty__tta_flip=SETTINGS.uncertainty.tta_flip,
+                                  uncertainty__tta_shift=SETTINGS.uncertainty.tta_shift)
 
 
 rule synthesize_test_fold:
@@ -35,6 +39,7 @@ rule synthesize_test_fold:
 rule synthesize_mri_only:
     input:
         model=LAYOUT.checkpoint(variant="{variant}", fold=vocab.FULL_FOLD),
+        members=expand(LAYOUT.checkpoint(variant="{{variant}}", fold="{fold}"), fold=FOLDS),
         cohort=LAYOUT.cohort_table,
         images=preprocessed(),
     output:
@@ -55,5 +60,6 @@ rule synthesize_mri_only:
         f"{ENVS}/torch.yaml"
     shell:
         "gla-model synthesize --settings {params.settings:q} --threads {threads} "
-        "--checkpoint {input.model} --cohort {input.cohort} --group {params.group} "
+        "--checkpoint {input.model} --member-checkpoints {input.members} "
+        "--cohort {input.cohort} --group {params.group} "
         "--preproc-dir {params.preproc_dir} --out-dir {output} > {log} 2>&1"
