@@ -74,12 +74,8 @@ from gla_model.resources import model_grid
 from gla_model.settings import job_value, read_job_settings
 from gla_model.train.volumes import load_volume
 from gla_model.uncertainty.estimator import build_estimator, write_uncertainty_table
-from gla_model.uncertainty.members import augmentations, check_valid_members, trained_subjects
-from gla_model.uncertainty.typicality import (
-    MIN_SUBJECTS,
-    TypicalityReference,
-    build_reference,
-)
+from gla_model.uncertainty.members import augmentations, guard_members, trained_subjects
+from gla_model.uncertainty.typicality import reference_for
 
 log = logging.getLogger(__name__)
 SUBJECT_RE = re.compile(r"sub-([A-Za-z0-9]+)")
@@ -116,7 +112,8 @@ def tta_settings(payload: Mapping[str, Any] | None) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Synthesizer:
     """A trained generator, prepared for its runtime: ``synthesizer(mri) -> pet`` on arrays
-    of the model grid, :meth:`image` on files (which also checks the affine)."""
+    of the model grid; :meth:`checked_input` reads and checks a file (also its affine),
+    :meth:`predict` and :meth:`batch` synthesize checked arrays."""
 
     generator: nn.Module
     runtime: Runtime
@@ -138,17 +135,6 @@ class Synthesizer:
             raise InputImageError("T1w array contains NaN or infinite values")
         check_t1w_intensity(volume, training=self.t1w_intensity, source="T1w array")
         return self.predict(volume)
-
-    def image(self, *, mri: Path, out: Path) -> Path:
-        """Synthesize PET for one preprocessed T1w file and write it with the input's
-        geometry and header."""
-        return write_image_atomic(self.volume(mri=mri), out)
-
-    def volume(self, *, mri: Path) -> nib.Nifti1Image:
-        """The PET image of one preprocessed T1w file, with the input's geometry and
-        header (checked: the model grid, intensities like the training T1w)."""
-        image, volume = self.checked_input(mri=mri)
-        return self.output_image(self.predict(volume), like=image)
 
     def checked_input(self, *, mri: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
         """One preprocessed T1w file and its (G, G, G) float32 array, checked: the model
@@ -297,41 +283,6 @@ def _subject_id(*, mri: Path) -> str:
     return match.group(1)
 
 
-def _check_members(args: argparse.Namespace, models: list[Synthesizer],
-                   subjects: list[str]) -> None:
-    """The leakage guard of the estimator's members: an error for the workflow's modes
-    (--folds, --cohort), whose ids are the cohort's; a warning for files named by hand,
-    whose ids may come from another dataset."""
-    names = [str(args.checkpoint), *map(str, args.member_checkpoints or [])]
-    records = [model.record for model in models]
-    if args.folds is not None or args.cohort is not None:
-        check_valid_members(subjects=subjects, records=records, names=names)
-        return
-    for name, record in zip(names, records, strict=True):
-        seen = sorted(set(subjects) & trained_subjects(record))
-        if seen:
-            log.warning("%s trained on subjects named %s: if these are the same people, "
-                        "their PET is not a held-out prediction and their uncertainty "
-                        "is too low", name, seen)
-
-
-def _reference(args: argparse.Namespace, record: dict[str, Any]
-               ) -> TypicalityReference | None:
-    """The out-of-distribution reference of the primary model's training subjects, from
-    --preproc-dir; None (with a warning) without it or with too few of them."""
-    subjects = sorted(trained_subjects(record))
-    if args.preproc_dir is None:
-        log.warning("no --preproc-dir with the preprocessed images of the model's training "
-                    "subjects: the T1w are not compared with them (input_typicality and "
-                    "out_of_distribution are n/a)")
-        return None
-    if len(subjects) < MIN_SUBJECTS:
-        log.warning("%s trained on %d subjects, fewer than the %d the out-of-distribution "
-                    "check needs: it is skipped", args.checkpoint, len(subjects), MIN_SUBJECTS)
-        return None
-    return build_reference(preproc_dir=args.preproc_dir, subjects=subjects)
-
-
 def _raw_subject(args: argparse.Namespace) -> str | None:
     """The subject label of a --t1w run (None without --t1w), its options checked."""
     if args.t1w is None:
@@ -411,12 +362,16 @@ def run_command(args: argparse.Namespace) -> None:
     models = [load_synthesizer(checkpoint=checkpoint, threads=args.threads, **runtime)
               for checkpoint in [args.checkpoint, *(args.member_checkpoints or [])]]
     jobs = None if raw is not None else _jobs(args, models[0].record)
-    _check_members(args, models, [raw] if raw is not None else
-                   [job.participant_id for job in jobs])
+    names = [str(args.checkpoint), *map(str, args.member_checkpoints or [])]
+    # the workflow's modes name cohort subjects; files named by hand may be other people
+    guard_members(subjects=[raw] if raw is not None else [job.participant_id for job in jobs],
+                  records=[model.record for model in models], names=names,
+                  strict=args.folds is not None or args.cohort is not None)
     estimator = build_estimator(
-        models=models, names=[str(args.checkpoint), *map(str, args.member_checkpoints or [])],
+        models=models, names=names,
         augmentations=augmentations(flip=tta["tta_flip"], shift=tta["tta_shift"]),
-        reference=_reference(args, models[0].record))
+        reference=reference_for(preproc_dir=args.preproc_dir, record=models[0].record,
+                                checkpoint=args.checkpoint))
     if raw is not None:
         from gla_model.synthesize_raw import synthesize_raw
 

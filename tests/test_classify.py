@@ -342,7 +342,7 @@ def test_complete_restricts_a_task_to_its_classes():
 
 def _uncertainty(cohort: pd.DataFrame, sd: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"participant_id": cohort["participant_id"], "group": cohort["group"],
-                         "sd_primary": sd})
+                         "sd_fold_models": sd})
 
 
 def test_trusted_threshold_comes_from_the_training_rows_paired_subjects_only():
@@ -412,7 +412,7 @@ def test_trusted_split_scores_untrusted_rows_with_an_mri_only_svm():
 def test_trusted_needs_every_subjects_uncertainty():
     cohort, real, synth = _complete_setup()
     uncertainty = _uncertainty(cohort, np.full(36, 0.1)).iloc[:-1]
-    with pytest.raises(GlaModelError, match=r"no finite sd_primary for subjects \['m11'\]"):
+    with pytest.raises(GlaModelError, match=r"no finite sd_fold_models for subjects \['m11'\]"):
         complete_experiment(task="ad_vs_cn", source="trusted_synth_pet", features_real=real,
                             features_synth=synth, cohort=cohort, n_folds=3, svm_config=SVM,
                             seeds=[0], uncertainty=uncertainty, threshold_quantile=0.9)

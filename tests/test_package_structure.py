@@ -83,6 +83,7 @@ def test_a_stage_has_one_name_everywhere(rule_file):
 def _layout_paths(layout: Layout) -> list[Path]:
     return [layout.cohort_table, layout.qc_table, layout.folds_table,
             layout.checkpoint(variant="v", fold="0"), layout.synth_dir(variant="v", fold="0"),
+            layout.uncertainty(variant="v", kind="subjects"),
             layout.metric_spec, layout.features("real_pet"),
             layout.classification(task="ad_vs_cn", experiment="paired", source="mri_only"),
             layout.report_dir]

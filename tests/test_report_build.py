@@ -18,9 +18,9 @@ from gla_model.layout import (
     model_folder,
     predictions_path,
     preprocessed_path,
-    report_outputs,
     synthetic_pet_path,
 )
+from gla_model.layout.report import report_outputs
 from gla_model.report import build, classification, figures, interpolation
 from gla_model.report.inputs import ReportInputError
 from gla_model.settings import (

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from gla_model.cli import main
-from gla_model.layout import report_outputs
+from gla_model.layout.report import report_outputs
 from gla_model.report import figures
 from gla_model.report.inputs import CLASSIFICATION_METRICS
 from gla_model.report.tasks import confusion_counts

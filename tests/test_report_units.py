@@ -15,7 +15,8 @@ from gla_model.checkpoint import FORMAT, MODEL_KIND
 from gla_model.cli import main
 from gla_model.evaluate.stats import holm
 from gla_model.folds import fold_subjects, make_folds
-from gla_model.layout import preprocessed_path, report_outputs
+from gla_model.layout import preprocessed_path
+from gla_model.layout.report import report_outputs
 from gla_model.nets import GlaGenerator, build_model
 from gla_model.report import units
 from gla_model.report.inputs import ReportInputError

@@ -340,7 +340,8 @@ def test_fold_mode_writes_an_sd_map_of_the_members_beside_each_pet(ws):
     row = table.iloc[0]
     assert row["model"] == "fold-0" and row["n_members"] == 8
     assert row["sd_mean"] == pytest.approx(sd.mean(dtype=np.float64), rel=1e-6)
-    assert row["sd_primary"] == row["sd_mean"]  # one valid model: the same members
+    # one valid model, a fold model: the same members
+    assert row["sd_primary"] == row["sd_fold_models"] == row["sd_mean"]
     assert np.isfinite(row["input_typicality"]) and row["typicality_threshold"] > 0
     assert not row["out_of_distribution"]
 
@@ -357,8 +358,8 @@ def test_mri_only_subjects_take_every_valid_model(ws):
     mri = nib.load(_t1w(ws, "mo1")).get_fdata(dtype=np.float32)
     models = [load_synthesizer(checkpoint=c, device="cpu", precision="fp32", threads=1)
               for c in (ws / "model.pt", member)]
-    primary = _by_hand_members(models[0], mri)
-    every = primary + _by_hand_members(models[1], mri)
+    primary, other = (_by_hand_members(model, mri) for model in models)
+    every = primary + other
     sd = np.asarray(nib.load(ws / "mo" / "sub-mo1_desc-synthsd_pet.nii.gz").dataobj)
     np.testing.assert_allclose(sd, np.nanstd(np.stack(every), axis=0, ddof=1), rtol=1e-4,
                                atol=1e-7)
@@ -366,6 +367,9 @@ def test_mri_only_subjects_take_every_valid_model(ws):
         np.nanstd(np.stack(primary), axis=0, ddof=1).mean(), rel=1e-4)
     assert row["sd_mean"] == pytest.approx(sd.mean(dtype=np.float64), rel=1e-6)
     assert row["sd_mean"] > row["sd_primary"]  # two unrelated models disagree more
+    assert row["sd_fold_models"] == pytest.approx(np.mean(  # both are fold models
+        [np.nanstd(np.stack(own), axis=0, ddof=1).mean() for own in (primary, other)]),
+        rel=1e-4)
 
 
 def test_a_member_that_trained_on_a_test_subject_is_refused(ws, capsys):

@@ -10,7 +10,7 @@ import pytest
 from gla_model.errors import ConfigError, LeakageError
 from gla_model.layout import preprocessed_path
 from gla_model.resources import model_grid
-from gla_model.uncertainty.estimator import member_sd
+from gla_model.uncertainty.estimator import build_estimator, member_sd
 from gla_model.uncertainty.members import IDENTITY, augmentations, check_valid_members
 from gla_model.uncertainty.typicality import MARGIN, build_reference, typicality_score
 
@@ -144,3 +144,14 @@ def test_the_reference_needs_three_training_subjects(tmp_path):
     ids = _write_subjects(tmp_path, 2)
     with pytest.raises(ConfigError, match="at least 3 training subjects"):
         build_reference(preproc_dir=tmp_path, subjects=ids)
+
+
+
+def test_an_estimator_needs_an_augmentation():
+    class Model:
+        grid, record = 8, {"variant": "v"}
+
+    with pytest.raises(ConfigError, match=r"enable uncertainty\.tta_flip or set "
+                                          r"uncertainty\.tta_shift above 0"):
+        build_estimator(models=[Model(), Model()], names=["a.pt", "b.pt"],
+                        augmentations=augmentations(flip=False, shift=0), reference=None)

@@ -66,7 +66,7 @@ def trained(tmp_path_factory, default_settings):
                                               "diagnosis": ["CN"] * 5 + ["AD"] * 5}),
                        n_folds=2, val_fraction=0.0, seed=0)
     folds.to_csv(root / "folds.tsv", sep="\t", index=False)
-    training = dataclasses.replace(default_settings.training, epochs=20, batch_size=2, lr=2e-3,
+    training = dataclasses.replace(default_settings.training, epochs=4, batch_size=2, lr=2e-3,
                                    device="cpu", precision="fp32", preload=True)
     settings = job_settings(**{"models__variants__v": SPEC,
                                "training": without_resources(training),
@@ -90,6 +90,8 @@ def trained(tmp_path_factory, default_settings):
     for name, data in inputs.items():
         nib.save(nib.Nifti1Image(data.astype(np.float32), image.affine),
                  root / f"sub-{name}_T1w.nii.gz")
+    (root / "truth_pet.nii.gz").symlink_to(preprocessed_path(
+        preproc_dir=root / "preprocess", participant_id=test_id, field="pet"))
     return root
 
 
@@ -114,34 +116,24 @@ def test_an_out_of_distribution_t1w_is_flagged_and_gets_high_uncertainty(trained
                          caplog.text)
     assert "sub-typical: the T1w" not in caplog.text
 
-    # a flagged subject's map is at least the RMS difference from the training PETs,
-    # voxel by voxel, and above the spread of its own members
+    # A flagged subject's map is at least the RMS difference from the training PETs, voxel
+    # by voxel. Its members' own spread is far below the error the PET makes (the strange
+    # inputs are the held-out subject's T1w, so its real PET is the truth); the map written
+    # is not.
     synthesizer = load_synthesizer(checkpoint=root / "model.pt", device="cpu",
                                    precision="fp32", threads=1)
     reference = build_reference(preproc_dir=root / "preprocess",
                                 subjects=synthesizer.record["training_subjects"])
     spread = build_estimator(models=[synthesizer], names=["model.pt"],
                              augmentations=augmentations(flip=True, shift=1), reference=None)
+    brain = np.asarray(nib.load(root / "sub-typical_T1w.nii.gz").dataobj) > 0
+    truth = np.asarray(nib.load(root / "truth_pet.nii.gz").dataobj)
     for name in ("inverted", "dim"):
         pet = np.asarray(nib.load(root / "out" / f"sub-{name}_desc-synth_pet.nii.gz").dataobj)
         sd = np.asarray(nib.load(root / "out" / f"sub-{name}_desc-synthsd_pet.nii.gz").dataobj)
         assert (sd >= reference.prior_rms(pet).astype(np.float32) - 1e-7).all()
+        mae = np.abs(pet - truth)[brain].mean()
         members = spread.estimate(participant_id=name, mri=root / f"sub-{name}_T1w.nii.gz",
                                   mask=None)
-        assert table.loc[name, "sd_mean"] > 10 * members.row["sd_mean"]
+        assert members.row["sd_mean"] < mae / 4 < mae <= sd[brain].mean()
 
-
-def test_probe_spread(trained):
-    root = trained
-    synthesizer = load_synthesizer(checkpoint=root / "model.pt", device="cpu",
-                                   precision="fp32", threads=1)
-    spread = build_estimator(models=[synthesizer], names=["model.pt"],
-                             augmentations=augmentations(flip=True, shift=1), reference=None)
-    for name in ("typical", "inverted", "dim"):
-        e = spread.estimate(participant_id=name, mri=root / f"sub-{name}_T1w.nii.gz", mask=None)
-        print("PROBE", name, e.row["sd_mean"])
-        folds = pd.read_csv(root / "folds.tsv", sep="\t")
-        test_id = sorted(folds.loc[folds["role_fold0"] == "test", "participant_id"])[0]
-        truth = nib.load(preprocessed_path(preproc_dir=root / "preprocess", participant_id=test_id, field="pet")).get_fdata()
-        m = nib.load(preprocessed_path(preproc_dir=root / "preprocess", participant_id=test_id, field="mask")).get_fdata() > 0
-        print("PROBE MAE", name, np.abs(e.pet.get_fdata() - truth)[m].mean(), "SD", np.asarray(e.sd.dataobj)[m].mean())

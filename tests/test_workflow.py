@@ -17,7 +17,8 @@ from gla_model import vocabulary
 
 # The classification references besides the enabled variants (their `--source` names).
 PAIRED_REFERENCES = (vocabulary.MRI_FEATURES, vocabulary.REAL_PET)
-COMPLETE_REFERENCES = (vocabulary.MRI_FEATURES, vocabulary.MEAN_IMPUTED_PET)
+COMPLETE_REFERENCES = (vocabulary.MRI_FEATURES, vocabulary.MEAN_IMPUTED_PET,
+                       vocabulary.TRUSTED_SYNTH_PET)
 
 
 def train_commands(result) -> list[str]:
@@ -46,6 +47,9 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path, run_snakemake
     assert jobs["synthesize_mri_only"] == n_variants
     assert jobs["classify_paired"] == len(PAIRED_REFERENCES) + n_variants
     assert jobs["classify_complete"] == len(COMPLETE_REFERENCES) + n_variants
+    # Uncertainty: one summary and calibration per variant, one report part.
+    assert jobs["summarize_uncertainty"] == n_variants
+    assert jobs["report_uncertainty"] == 1
     assert not (tmp_path / "results").exists()
 
 
@@ -180,6 +184,20 @@ def test_changing_an_svm_setting_reruns_only_classification_and_report(
     unexpected = {rule for rule in jobs
                   if not rule.startswith(("classify_", "report", "all"))}
     assert not unexpected
+
+
+@pytest.mark.slow
+def test_changing_the_uncertainty_threshold_reruns_only_the_trusted_row(
+        tiny_local_run, tmp_path, run_snakemake, planned_jobs, write_yaml, config_file,
+        tiny_preset):
+    override = write_yaml(tmp_path / "threshold.yaml",
+                          {"uncertainty": {"threshold_quantile": 0.5}})
+    result = run_snakemake("-n", workdir=tiny_local_run,
+                           configfiles=(config_file, tiny_preset, override))
+    jobs = planned_jobs(result)
+    assert jobs.pop("classify_complete") == 1
+    assert f"source={vocabulary.TRUSTED_SYNTH_PET}" in result.stdout + result.stderr
+    assert all(rule.startswith(("report", "all")) for rule in jobs), jobs
 
 
 @pytest.mark.slow

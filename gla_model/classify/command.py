@@ -32,7 +32,7 @@ REFERENCE_SOURCES = {vocabulary.PAIRED_EXPERIMENT: (MRI_FEATURES, REAL_PET),
                      vocabulary.COMPLETE_EXPERIMENT: (MRI_FEATURES, MEAN_IMPUTED_PET,
                                                       TRUSTED_SYNTH_PET)}
 #: Columns the trusted source reads from ``uncertainty/<reference>/subjects.tsv``.
-UNCERTAINTY_COLUMNS = ("participant_id", "group", "sd_primary")
+UNCERTAINTY_COLUMNS = ("participant_id", "group", "sd_fold_models")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

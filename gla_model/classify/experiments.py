@@ -97,7 +97,7 @@ def complete_experiment(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table III: stratified K-fold CV over paired (real PET) + MRI-only (synthetic PET).
 
-    ``uncertainty`` (``participant_id``, ``sd_primary``) and ``threshold_quantile`` are the
+    ``uncertainty`` (``participant_id``, ``sd_fold_models``) and ``threshold_quantile`` are the
     trusted source's, required for it and unused otherwise."""
     table = task_rows(completed_table(source=source, features_real=features_real,
                                       features_synth=features_synth, cohort=cohort),

@@ -3,10 +3,13 @@
 Source ``trusted_synth_pet`` of the complete experiment: MRI-only subjects carry the
 reference variant's synthetic PET. Per outer split:
 
-1. The threshold is the ``uncertainty.threshold_quantile`` quantile of ``sd_primary`` (a
-   subject's mean voxel SD over the test-time augmentations of its primary model:
-   ``uncertainty/<reference>/subjects.tsv``) over the split's TRAINING rows that are
-   paired subjects. Nothing of the test rows enters it.
+1. The threshold is the ``uncertainty.threshold_quantile`` quantile of ``sd_fold_models``
+   (a subject's mean voxel SD over the test-time augmentations of a fold model, averaged
+   over the fold models that may score it: a paired subject's own test-fold model, every
+   fold model for an MRI-only subject; ``uncertainty/<reference>/subjects.tsv``) over the
+   split's TRAINING rows that are paired subjects. Nothing of the test rows enters it. The
+   fold models' spread, not the full model's, is the quantity both groups share: each model
+   has its own typical spread, and the full model's is not the fold models'.
 2. MRI-only rows above the threshold are untrusted, in training and test rows alike.
 3. An MRI+PET SVM is fitted on the training rows with real or trusted PET, an MRI-only SVM
    on every training row; test rows with trusted PET are scored by the first, untrusted
@@ -30,6 +33,8 @@ from gla_model.features import PET_ORIGIN_REAL
 from gla_model.settings import SvmSettings
 from gla_model.vocabulary import MRI_FEATURES, TRUSTED_SYNTH_PET
 
+#: The column of the uncertainty table a completion is trusted by (see the docstring).
+UNCERTAINTY_COLUMN = "sd_fold_models"
 #: Result columns the trusted source adds: the quantile, the split's threshold, and how
 #: many training and test rows were untrusted (of the test rows' MRI-only subjects).
 TRUSTED_COLUMNS = ("threshold_quantile", "threshold", "n_untrusted_train", "n_untrusted_test",
@@ -37,14 +42,16 @@ TRUSTED_COLUMNS = ("threshold_quantile", "threshold", "n_untrusted_train", "n_un
 
 
 def uncertainty_of(*, uncertainty: pd.DataFrame, participant_ids: Sequence[str]) -> pd.Series:
-    """``sd_primary`` of ``participant_ids`` (indexed by participant); a missing subject or
+    """``sd_fold_models`` of ``participant_ids`` (indexed by participant); a missing subject or
     a non-finite value is an error."""
-    sd = pd.to_numeric(uncertainty.set_index("participant_id")["sd_primary"], errors="coerce")
+    sd = pd.to_numeric(uncertainty.set_index("participant_id")[UNCERTAINTY_COLUMN],
+                       errors="coerce")
     ids = list(participant_ids)
     bad = [p for p in ids if p not in sd.index or not np.isfinite(sd.get(p, np.nan))]
     if bad:
-        raise GlaModelError(f"the uncertainty table has no finite sd_primary for subjects "
-                            f"{bad}; rerun the uncertainty stage of the reference variant.")
+        raise GlaModelError(f"the uncertainty table has no finite {UNCERTAINTY_COLUMN} for "
+                            f"subjects {bad}; rerun the uncertainty stage of the reference "
+                            "variant.")
     return sd.loc[ids]
 
 

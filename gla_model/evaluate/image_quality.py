@@ -26,12 +26,7 @@ from gla_model import folds as folds_module
 from gla_model import ssim as ssim_module
 from gla_model import vocabulary
 from gla_model.errors import ConfigError, InputImageError
-from gla_model.layout import (
-    model_folder,
-    preprocessed_names,
-    preprocessed_path,
-    synthetic_pet_path,
-)
+from gla_model.layout import model_folder, preprocessed_names, preprocessed_path, synthetic_pet_path
 from gla_model.niftiio import load_image, write_text_atomic
 from gla_model.tsvio import write_table
 

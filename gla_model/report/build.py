@@ -38,8 +38,9 @@ from gla_model.classify.tasks import is_binary
 from gla_model.cohort.table import cohort_frame, read_cohort_table, read_exclusions
 from gla_model.errors import ConfigError
 from gla_model.folds import read_folds
-from gla_model.layout import REPORT_PARTS as PARTS
-from gla_model.layout import group_members
+from gla_model.layout import report as report_layout
+from gla_model.layout.report import REPORT_PARTS as PARTS
+from gla_model.layout.report import group_members
 from gla_model.niftiio import load_image, write_text_atomic
 from gla_model.report import classification, figures, inputs, qc, tables
 from gla_model.report.markdown import markdown_to_html
@@ -106,16 +107,16 @@ def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) 
         title = f"Ablation: {group.removeprefix('ablation_')} (reference {args.reference})"
         written.append(figures.save_figure(
             figure=figures.ablation_figure(table=table.data, title=title),
-            path=layout.report_figure_path(report_dir=args.out_dir, stem=table.name)))
+            path=report_layout.report_figure_path(report_dir=args.out_dir, stem=table.name)))
     folds = read_folds(args.folds)
     for group in QUALITATIVE_GROUPS:
         if not group_members(variants=variants, group=group):
             continue
         names = _with_reference(group=group, variants=variants, reference=args.reference)
         for diagnosis in ("AD", "CN"):
-            path = layout.report_figure_path(
+            path = report_layout.report_figure_path(
                 report_dir=args.out_dir,
-                stem=layout.qualitative_name(group=group, diagnosis=diagnosis))
+                stem=report_layout.qualitative_name(group=group, diagnosis=diagnosis))
             written.append(_qualitative(args=args, folds=folds, names=names, variants=variants,
                                         diagnosis=diagnosis, path=path))
     fold_numbers = folds_module.fold_numbers(folds=folds)
@@ -123,8 +124,8 @@ def write_figures(*, args: argparse.Namespace, variants: Mapping[str, Mapping]) 
                                                     folds=fold_numbers)
                  for name, spec in variants.items()}
     written.append(figures.save_figure(figure=figures.training_curves_figure(
-        histories=histories), path=layout.report_figure_path(report_dir=args.out_dir,
-                                                             stem=layout.TRAINING_CURVES)))
+        histories=histories), path=report_layout.report_figure_path(report_dir=args.out_dir,
+                                                             stem=report_layout.TRAINING_CURVES)))
     written += [classification.confusion(args=args, variants=variants, task=task)
                 for task in classification.other_tasks(args) if not is_binary(task)]
     return written
@@ -150,7 +151,7 @@ def write_interpolation(*, args: argparse.Namespace, payload: Mapping) -> list[P
         interpolated=[{"mri": s.mri, "pet": s.pet} for s in result.steps],
         alphas=result.alphas, p_cn_real=result.p_cn_real, p_cn_steps=result.p_cn_steps,
         voxel_size=voxel_size)
-    figure_path, table_path = layout.report_outputs(report_dir=args.out_dir,
+    figure_path, table_path = report_layout.report_outputs(report_dir=args.out_dir,
                                                     part="interpolation", variants={})
     return [figures.save_figure(figure=figure, path=figure_path),
             write_table(result.table(), table_path)]
@@ -163,7 +164,7 @@ def write_complexity(*, args: argparse.Namespace, payload: Mapping) -> list[Path
 
     rows = complexity_rows(variants=job_value(payload, "models").enabled_variants,
                            grid=job_value(payload, "preprocessing.grid"))
-    table = tables.Table(name=layout.REPORT_TABLES["complexity"], data=pd.DataFrame(rows),
+    table = tables.Table(name=report_layout.REPORT_TABLES["complexity"], data=pd.DataFrame(rows),
                          markdown=complexity_markdown(rows=rows))
     return tables.write_table_files(table=table, report_dir=args.out_dir)
 
@@ -183,7 +184,7 @@ def write_units(*, args: argparse.Namespace, payload: Mapping) -> list[Path]:
     table = units.unit_table(study=study, units=units.select_units(profile=study.profile()))
     voxel_size = _voxel_size(layout.preprocessed_path(
         preproc_dir=args.preproc_dir, participant_id=study.participants[0], field="t1w"))
-    figure_path, table_path = layout.report_outputs(report_dir=args.out_dir, part="units",
+    figure_path, table_path = report_layout.report_outputs(report_dir=args.out_dir, part="units",
                                                     variants={})
     return [figures.save_figure(figure=units.units_figure(study=study, table=table,
                                                           voxel_size=voxel_size),
@@ -205,8 +206,8 @@ def write_uncertainty(*, args: argparse.Namespace, variants: Mapping[str, Mappin
                                                               variants=variants))
                for path in tables.write_table_files(table=table, report_dir=args.out_dir)]
     figure = uncertainty.reliability_figure(results=results, variants=variants)
-    return [*written, figures.save_figure(figure=figure, path=layout.report_figure_path(
-        report_dir=args.out_dir, stem=layout.RELIABILITY_FIGURE))]
+    return [*written, figures.save_figure(figure=figure, path=report_layout.report_figure_path(
+        report_dir=args.out_dir, stem=report_layout.RELIABILITY_FIGURE))]
 
 
 def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping],
@@ -222,12 +223,29 @@ def write_summary(*, args: argparse.Namespace, variants: Mapping[str, Mapping],
         scores=scores, paired=paired, complete=complete,
         tables=build_tables(args=args, variants=variants),
         failures=inputs.read_failures(directory=args.failures_dir),
-        excluded=read_exclusions(cohort_table=args.cohort))
+        excluded=read_exclusions(cohort_table=args.cohort),
+        uncertainty=_uncertainty_statements(report_dir=args.out_dir))
     text = summary_markdown(inputs=summary)
-    markdown, page = layout.report_outputs(report_dir=args.out_dir, part="summary",
+    markdown, page = report_layout.report_outputs(report_dir=args.out_dir, part="summary",
                                            variants=variants)
     write_text_atomic(markdown_to_html(text, title="GLA-GAN run summary"), page)
     return write_text_atomic(text, markdown)
+
+
+def _uncertainty_statements(*, report_dir: Path) -> list[str]:
+    """The uncertainty part's plain statements, from its tables as written (none when the
+    run has no uncertainty part)."""
+    from gla_model.report import uncertainty
+
+    paths = {name: report_layout.report_table_paths(
+        report_dir=report_dir, stem=report_layout.REPORT_TABLES[name])[0]
+        for name in ("uncertainty_calibration", "uncertainty_mri_only")}
+    if not all(path.is_file() for path in paths.values()):
+        return []
+    read = {name: read_table(path, columns=("variant",), role=name)
+            for name, path in paths.items()}
+    return uncertainty.summary_lines(calibration=read["uncertainty_calibration"],
+                                     mri_only=read["uncertainty_mri_only"])
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from gla_model import layout
 from gla_model.classify.tasks import task_classes
 from gla_model.cohort.table import read_cohort_table
 from gla_model.errors import ConfigError
+from gla_model.layout import report as report_layout
 from gla_model.report import figures, inputs, tables
 from gla_model.report.tasks import confusion_counts, task_title
 from gla_model.vocabulary import (
@@ -68,8 +68,8 @@ def confusion(*, args: argparse.Namespace, variants: Mapping[str, Mapping], task
     figure = figures.confusion_figure(
         counts=counts, classes=classes,
         title=f"{task_title(task)}, paired cohort: test subjects pooled over folds and seeds")
-    return figures.save_figure(figure=figure, path=layout.report_figure_path(
-        report_dir=args.out_dir, stem=layout.confusion_name(task)))
+    return figures.save_figure(figure=figure, path=report_layout.report_figure_path(
+        report_dir=args.out_dir, stem=report_layout.confusion_name(task)))
 
 
 def task_results(*, args: argparse.Namespace, variants: Mapping[str, Mapping], task: str

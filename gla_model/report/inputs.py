@@ -10,12 +10,7 @@ import pandas as pd
 
 from gla_model.classify.tasks import BINARY_METRICS, score_columns, task_metrics
 from gla_model.errors import GlaModelError
-from gla_model.layout import (
-    classification_path,
-    history_path,
-    image_quality_path,
-    predictions_path,
-)
+from gla_model.layout import classification_path, history_path, image_quality_path, predictions_path
 from gla_model.tsvio import read_table
 
 IMAGE_METRICS = ("ssim", "ms_ssim", "psnr", "mae")

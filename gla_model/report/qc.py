@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gla_model.layout import REPORT_TABLES
+from gla_model.layout.report import REPORT_TABLES
 from gla_model.report.markdown import markdown_rows, mean_std
 from gla_model.report.tables import Table
 

@@ -11,7 +11,7 @@ import pandas as pd
 from gla_model.cohort.table import exclusion_lines
 from gla_model.evaluate import stats
 from gla_model.features import MRI_FEATURE_DESCRIPTIONS, PET_FEATURE_DESCRIPTION
-from gla_model.layout import REPORT_TABLES, ablation_name, classification_table_name
+from gla_model.layout.report import REPORT_TABLES, ablation_name, classification_table_name
 from gla_model.report.inputs import CLASSIFICATION_METRICS, IMAGE_METRICS
 from gla_model.report.markdown import format_p, markdown_table, metric_spec_lines
 from gla_model.report.tables import (
@@ -80,6 +80,8 @@ class SummaryInputs:
     failures: Mapping[str, str]
     #: Participants left out by discovery -> reason (the cohort sidecar); None: no sidecar.
     excluded: Mapping[str, str] | None = None
+    #: Plain statements on the synthetic PETs' uncertainty: calibration, flagged inputs.
+    uncertainty: Sequence[str] = ()
 
 
 def findings(*, inputs: SummaryInputs) -> list[str]:
@@ -241,6 +243,7 @@ def summary_markdown(*, inputs: SummaryInputs) -> str:
     """The whole ``summary.md``."""
     lines = ["# GLA-GAN reproduction: summary of this run", "",
              "## Findings", "", *(f"- {f}" for f in findings(inputs=inputs)), "",
+             "## Where synthetic PET can be trusted", "", *_uncertainty_lines(inputs), "",
              "## ROI features (Tables II and III)", "", *_feature_lines(inputs.config), "",
              "## Configuration", "", *(f"- {line}" for line in _config_lines(inputs.config)),
              "", "Models reported:", "", markdown_table(_variant_rows(inputs.variants)), "",
@@ -303,6 +306,12 @@ def _exclusion_lines(excluded: Mapping[str, str] | None) -> list[str]:
     return [f"{len(excluded)} participant(s) of participants.tsv are left out of everything "
             "(reason (count): participants):", "",
             *(f"- {line}" for line in exclusion_lines(excluded=excluded))]
+
+
+def _uncertainty_lines(inputs: SummaryInputs) -> list[str]:
+    if not inputs.uncertainty:
+        return ["No uncertainty results were reported in this run."]
+    return [f"- {line}" for line in inputs.uncertainty]
 
 
 def _failure_lines(failures: Mapping[str, str]) -> list[str]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from gla_model.classify.tasks import task_metrics
 from gla_model.evaluate import stats
-from gla_model.layout import (
+from gla_model.layout.report import (
     REPORT_TABLES,
     ablation_name,
     classification_table_name,

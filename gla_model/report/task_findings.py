@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from gla_model.classify.tasks import is_binary
-from gla_model.layout import REPORT_TABLES, classification_table_name
+from gla_model.layout.report import REPORT_TABLES, classification_table_name
 from gla_model.report.markdown import format_p
 from gla_model.report.tables import METRIC_LABELS, Table
 from gla_model.report.tasks import MULTICLASS_LABELS, task_title

@@ -33,7 +33,7 @@ def trusted_note(*, rows: pd.DataFrame, label: str) -> str:
     how many MRI-only test subjects a split left with MRI features only."""
     quantile = float(rows["threshold_quantile"].iloc[0])
     return (f"{label}: an MRI-only subject's synthetic PET is used only when its uncertainty "
-            "(mean voxel SD over the test-time augmentations of its model) is at or below "
+            "(mean voxel SD over the test-time augmentations of the fold models) is at or below "
             f"the {quantile:g} quantile of the split's training paired subjects' uncertainty "
             f"(mean threshold {rows['threshold'].mean():.4g}); otherwise the subject is "
             "scored by an MRI-only SVM. Left with MRI only: on average "

@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 
 from gla_model import vocabulary
 from gla_model.evaluate.stats import holm
-from gla_model.layout import REPORT_TABLES, uncertainty_path
+from gla_model.layout import uncertainty_path
+from gla_model.layout.report import REPORT_TABLES
 from gla_model.report.markdown import format_p, markdown_rows
 from gla_model.report.tables import Table
 from gla_model.tsvio import read_table
@@ -91,16 +92,17 @@ def mri_only_report(*, results: Mapping[str, Mapping[str, pd.DataFrame]],
     frames = []
     for variant in variants:
         subjects = results[variant]["subjects"]
-        tests = subjects.loc[subjects["group"] == vocabulary.PAIRED, "sd_primary"].to_numpy(float)
+        tests = subjects.loc[subjects["group"] == vocabulary.PAIRED,
+                             "sd_fold_models"].to_numpy(float)
         part = subjects.loc[subjects["group"] == vocabulary.MRI_ONLY_SUBJECTS].copy()
         part.insert(0, "label", variants[variant]["label"])
         part.insert(0, "variant", variant)
-        part["sd_primary_percentile"] = [100.0 * np.mean(tests <= value) if tests.size
-                                         else np.nan for value in part["sd_primary"]]
+        part["sd_fold_models_percentile"] = [100.0 * np.mean(tests <= value) if tests.size
+                                             else np.nan for value in part["sd_fold_models"]]
         frames.append(part)
     columns = ["variant", "label", "participant_id", "model", "n_members", "sd_mean",
-               "sd_primary", "sd_primary_percentile", "input_typicality",
-               "typicality_threshold", "out_of_distribution"]
+               "sd_primary", "sd_fold_models", "sd_fold_models_percentile",
+               "input_typicality", "typicality_threshold", "out_of_distribution"]
     data = (pd.concat(frames, ignore_index=True)[columns] if frames
             else pd.DataFrame(columns=columns))
     lines = ["# Uncertainty of the MRI-only subjects' synthetic PET", ""]
@@ -108,10 +110,12 @@ def mri_only_report(*, results: Mapping[str, Mapping[str, pd.DataFrame]],
         lines += ["The cohort has no MRI-only subject.", ""]
     else:
         lines += [markdown_rows(_mri_only_cells(data=data, variants=variants)), "",
-                  "- SD: mean SD in the brain over the full model's test-time augmentations "
-                  "(pct: percentile among the test-fold subjects' SD over their fold model's "
-                  "augmentations, the same kind of estimator); all: over every valid member "
-                  "(the full model and every fold model, none of which saw the subject).",
+                  "- Mean SD in the brain. Folds: each fold model's SD over its own test-time "
+                  "augmentations, averaged over the fold models (pct: its percentile among "
+                  "the test-fold subjects' SD, each from its fold model the same way: like "
+                  "with like, since the spread under augmentation is largely a property of "
+                  "the model). Full: the full model's, whose PET is used. All: every valid "
+                  "member (the full model and every fold model; none saw the subject).",
                   f"- Typicality: mean |z| of the T1w against the full model's training T1w; "
                   f"out of distribution above {MARGIN:g} × the median leave-one-out value of "
                   "the training subjects.", ""]
@@ -166,17 +170,21 @@ def summary_lines(*, calibration: pd.DataFrame, mri_only: pd.DataFrame) -> list[
     :func:`mri_only_report` (their TSVs as read back)."""
     lines = []
     for _, r in calibration.iterrows():
-        ranks = ("ranks" if r["subject_p_holm"] < 0.05 and r["subject_spearman"] > 0
-                 else "does not significantly rank")
+        ranks = ("have" if r["subject_p_holm"] < 0.05 and r["subject_spearman"] > 0
+                 else "do not significantly have")
+        voxel = r["voxel_spearman_median"]
+        shows = ("shows" if voxel > 0.3 else "weakly shows" if voxel > 0 else "does not show")
         confidence = ("overconfident" if r["error_ratio"] > 1 else "cautious")
         lines.append(
-            f"{r['label']}: across the {int(r['n_subjects'])} test-fold subjects, the mean "
-            f"uncertainty {ranks} the MAE (Spearman ρ = {r['subject_spearman']:.2f}, "
-            f"{format_p(r['subject_p_holm'])} Holm); within a subject, voxels with a higher SD "
-            f"have a larger |error| with median ρ = {r['voxel_spearman_median']:.2f}; across "
-            f"subjects, per region, median ρ = {r['region_spearman_median']:.2f}. The SD is "
-            f"{confidence}: the observed |error| is {r['error_ratio']:.2g} times what it "
-            "predicts for calibrated Gaussian errors.")
+            f"{r['label']}: on the {int(r['n_subjects'])} test-fold subjects (each scored only "
+            f"by members that never saw it), subjects with a higher mean uncertainty {ranks} "
+            f"a larger MAE (Spearman ρ = {r['subject_spearman']:.2f}, "
+            f"{format_p(r['subject_p_holm'])} Holm). Within a subject the voxelwise ρ between "
+            f"SD and |error| has median {voxel:.2f} (per AAL region across subjects: median "
+            f"{r['region_spearman_median']:.2f}), so the SD map {shows} where a synthetic PET "
+            f"errs more. The SD is {confidence}: the observed |error| is "
+            f"{r['error_ratio']:.3g} times what calibrated Gaussian errors with that SD would "
+            "give.")
     if not mri_only.empty:
         flags = _flags(mri_only["out_of_distribution"])
         flagged = sorted(set(mri_only.loc[flags, "participant_id"]))
@@ -186,10 +194,11 @@ def summary_lines(*, calibration: pd.DataFrame, mri_only: pd.DataFrame) -> list[
             + (f" ({', '.join(f'sub-{p}' for p in flagged)}; do not trust their synthetic PET)"
                if flagged else "") + ".")
         for _, part in mri_only.groupby("variant", sort=False):
-            above = part.loc[part["sd_primary_percentile"] >= 100, "participant_id"]
+            above = part.loc[part["sd_fold_models_percentile"] >= 100, "participant_id"]
             lines.append(
                 f"{part['label'].iloc[0]}: {len(above)} of {len(part)} MRI-only subjects have "
-                "a higher uncertainty than every test-fold subject"
+                "a higher uncertainty (the fold models' SD under augmentation, as for the "
+                "test-fold subjects) than every test-fold subject"
                 + (f" ({', '.join(f'sub-{p}' for p in above)})" if len(above) else "") + ".")
     return lines
 
@@ -239,9 +248,10 @@ def _mri_only_cells(*, data: pd.DataFrame, variants: Mapping[str, Mapping]) -> p
                                 for flag in _flags(first["out_of_distribution"])]})
     for variant in variants:
         part = data.loc[data["variant"] == variant].set_index("participant_id")
-        cells[f"{variants[variant]['label']}: SD (pct) / all"] = [
-            f"{part.at[p, 'sd_primary']:.4f} ({part.at[p, 'sd_primary_percentile']:.0f}) / "
-            f"{part.at[p, 'sd_mean']:.4f}" if p in part.index else "–" for p in first.index]
+        cells[f"{variants[variant]['label']}: SD folds (pct) / full / all"] = [
+            f"{part.at[p, 'sd_fold_models']:.4f} ({part.at[p, 'sd_fold_models_percentile']:.0f})"
+            f" / {part.at[p, 'sd_primary']:.4f} / {part.at[p, 'sd_mean']:.4f}"
+            if p in part.index else "–" for p in first.index]
     return cells
 
 

@@ -23,6 +23,7 @@ grid's affine is diagonal and symmetric about x = 0, see
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ import numpy as np
 
 from gla_model.errors import ConfigError, LeakageError
 
+log = logging.getLogger(__name__)
 #: The axis of the model grid that runs left-right (MNI x).
 LEFT_RIGHT_AXIS = 0
 
@@ -113,3 +115,18 @@ def check_valid_members(*, subjects: Iterable[str], records: Sequence[Mapping[st
             "estimator members must never have seen the subjects they score: "
             + "; ".join(problems) + ". A test-fold subject takes its own fold's model only; "
             "MRI-only subjects take every fold model and the full model")
+
+
+def guard_members(*, subjects: Iterable[str], records: Sequence[Mapping[str, Any]],
+                  names: Sequence[str], strict: bool) -> None:
+    """:func:`check_valid_members` when ``strict`` (subjects of the cohort); otherwise a
+    logged warning (subjects named by files, who may be other people of the same ids)."""
+    if strict:
+        check_valid_members(subjects=subjects, records=records, names=names)
+        return
+    for name, record in zip(names, records, strict=True):
+        seen = sorted(set(subjects) & trained_subjects(record))
+        if seen:
+            log.warning("%s trained on subjects named %s: if these are the same people, "
+                        "their PET is not a held-out prediction and their uncertainty "
+                        "is too low", name, seen)

@@ -7,7 +7,8 @@ not hold it out is an error (its members trained on it).
 
 - ``subjects``: ``participant_id``, ``group`` (paired | mri_only), the synthesis folder's
   ``uncertainty.tsv`` columns (``model``, ``n_members``, ``sd_mean``, ``sd_primary``,
-  ``input_typicality``, ``typicality_threshold``, ``out_of_distribution``), and for paired
+  ``sd_fold_models``, ``input_typicality``, ``typicality_threshold``,
+  ``out_of_distribution``; see :mod:`gla_model.uncertainty.estimator`), and for paired
   subjects ``mae`` (mean |synthetic - real PET| in the brain mask, Table I's MAE) and
   ``spearman`` (voxelwise Spearman correlation of SD and |error| in the brain mask); NaN
   for MRI-only subjects.

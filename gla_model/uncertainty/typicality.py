@@ -26,16 +26,20 @@ PET, for :meth:`TypicalityReference.prior_rms` (see :mod:`gla_model.uncertainty.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from gla_model.errors import ConfigError
 from gla_model.layout import preprocessed_path
 from gla_model.niftiio import load_image
+from gla_model.uncertainty.members import trained_subjects
 
+log = logging.getLogger(__name__)
 #: A subject is out of distribution above this many times the median leave-one-out score
 #: of the training subjects.
 MARGIN = 3.0
@@ -123,6 +127,24 @@ def build_reference(*, preproc_dir: Path | str, subjects: Sequence[str]
     return TypicalityReference(subjects=subjects, mean=mean, sd=sd,
                                brain_fraction=sums["brain"] / n, pet_mean=sums["pet"] / n,
                                pet_square_mean=sums["pet2"] / n, loo_scores=tuple(loo))
+
+
+def reference_for(*, preproc_dir: Path | str | None, record: Mapping[str, Any],
+                  checkpoint: Path | str) -> TypicalityReference | None:
+    """The reference of the training subjects a ``model.pt`` records (``checkpoint``, for
+    messages), from ``preproc_dir``; None with a logged warning without ``preproc_dir`` or
+    with fewer than :data:`MIN_SUBJECTS` of them (the check is then skipped)."""
+    subjects = sorted(trained_subjects(record))
+    if preproc_dir is None:
+        log.warning("no --preproc-dir with the preprocessed images of the model's training "
+                    "subjects: the T1w are not compared with them (input_typicality and "
+                    "out_of_distribution are n/a)")
+        return None
+    if len(subjects) < MIN_SUBJECTS:
+        log.warning("%s trained on %d subjects, fewer than the %d the out-of-distribution "
+                    "check needs: it is skipped", checkpoint, len(subjects), MIN_SUBJECTS)
+        return None
+    return build_reference(preproc_dir=preproc_dir, subjects=subjects)
 
 
 def _read(*, preproc_dir: Path | str, participant_id: str, pet: bool

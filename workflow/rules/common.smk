@@ -16,7 +16,8 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from gla_model import vocabulary as vocab
 from gla_model.classify.tasks import describe_skipped, runnable_tasks
 from gla_model.cohort import configured_cohort, describe_cohort
-from gla_model.layout import Layout, built_report_parts, report_kind
+from gla_model.layout import Layout
+from gla_model.layout.report import built_report_parts, report_kind
 from gla_model.settings import as_mapping, build_settings, job_settings, without_resources
 
 SETTINGS = build_settings(config=config)

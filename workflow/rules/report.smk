@@ -1,6 +1,6 @@
 """Report: the paper's tables, ablations, figures and summary, annotated for `snakemake --report`."""
 
-from gla_model.layout import built_report_parts
+from gla_model.layout.report import built_report_parts
 
 CLASSIFICATION_SOURCES = {vocab.PAIRED_EXPERIMENT: PAIRED_SOURCES,
                           vocab.COMPLETE_EXPERIMENT: COMPLETE_SOURCES}
