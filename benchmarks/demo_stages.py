@@ -38,9 +38,11 @@ SMOKE_JOBS = (("cohort", "build_demo_cohort", 20.0, 300.0),
 
 
 def stage_table(*, benchmarks: Path) -> pd.DataFrame:
-    """One row per stage: jobs, total_s, median_s, max_s, max_rss_mb."""
+    """One row per stage: jobs, total_s, median_s, max_s, max_rss_mb. Only the files
+    :meth:`gla_model.layout.Layout.benchmark` names are read; deeper folders hold what
+    scripts of benchmarks/ keep there (benchmarks/uncertainty_estimators.py's models)."""
     rows = []
-    for path in sorted(benchmarks.rglob("*.tsv")):
+    for path in sorted([*benchmarks.glob("*.tsv"), *benchmarks.glob("*/*.tsv")]):
         parts = path.relative_to(benchmarks).parts  # <stage>/<job>.tsv, or <stage>.tsv
         stage = parts[0] if len(parts) > 1 else path.stem
         record = pd.read_csv(path, sep="\t").iloc[-1]

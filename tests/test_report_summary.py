@@ -184,5 +184,5 @@ def test_an_mci_task_table_gets_a_finding_and_a_description(summary_inputs,
     assert "GLA-GAN's synthetic PET does NOT add to MRI features on AUC" in line
     data = table.data.set_index("source")
     assert f"Real PET {data.loc['real_pet', 'auc_mean']:.3f}" in line
-    assert "best Real PET" in line and "paired t-test over 5 outer folds" in line
+    assert "(best row: Real PET)" in line and "paired t-test over 5 outer folds" in line
     assert "`classification_mci_vs_cn_paired`: MCI vs CN: the RBF-SVM of Table II" in text

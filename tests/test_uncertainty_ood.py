@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from gla_model.cli import main
+from gla_model.demo_cohort.phantoms import write_phantoms
 from gla_model.folds import make_folds
 from gla_model.layout import preprocessed_path
-from gla_model.resources import model_grid
 from gla_model.settings import LossWeights, ModelSpec, job_settings, without_resources
 from gla_model.synthesize import load_synthesizer
 from gla_model.uncertainty.estimator import build_estimator
@@ -31,37 +31,12 @@ FP32 = job_settings(training__device="cpu", training__precision="fp32",
                     uncertainty__tta_flip=True, uncertainty__tta_shift=1)
 
 
-def _phantoms(root, ids: list[str], *, seed: int = 0) -> None:
-    """Preprocessed phantoms: an ellipsoid brain of white matter (bright in T1w, low FDG
-    uptake) inside a grey-matter shell (darker, high uptake) around dark ventricles, each
-    subject with its own size, position and noise; intensities as preprocessing leaves
-    them (zero outside the brain, 1 at the top)."""
-    rng = np.random.default_rng(seed)
-    _, affine = model_grid(size=GRID)
-    zz, yy, xx = (np.mgrid[:GRID, :GRID, :GRID] + 0.5) / GRID - 0.5
-    for pid in ids:
-        scale = rng.uniform(0.92, 1.08)
-        centre = rng.uniform(-0.02, 0.02, 3)
-        radius = np.sqrt(((xx - centre[0]) / 0.36) ** 2 + ((yy - centre[1]) / 0.42) ** 2
-                         + ((zz - centre[2]) / 0.34) ** 2) / scale
-        mask = radius < 1.0
-        tissue = np.select([radius < 0.25, radius < 0.7], [2, 1], 0)  # CSF, WM, GM
-        t1w = np.choose(tissue, [0.55, 0.9, 0.2]) + rng.normal(0, 0.03, mask.shape)
-        pet = np.choose(tissue, [0.75, 0.35, 0.1]) + rng.normal(0, 0.03, mask.shape)
-        t1w = np.where(mask, np.clip(t1w / np.percentile(t1w[mask], 99.5), 0, 1), 0)
-        for field, data in (("t1w", t1w), ("pet", np.where(mask, np.clip(pet, 0, 1), 0)),
-                            ("mask", mask)):
-            path = preprocessed_path(preproc_dir=root, participant_id=pid, field=field)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            nib.save(nib.Nifti1Image(data.astype(np.float32), affine), path)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, default_settings):
     """Ten phantoms, a 2-fold split, and fold 0's model trained on its 5 training subjects;
     a held-out subject's T1w as it is, contrast-inverted, and at 55 % intensity."""
     root = tmp_path_factory.mktemp("ood")
-    _phantoms(root / "preprocess", IDS)
+    write_phantoms(preproc_dir=root / "preprocess", participant_ids=IDS, grid=GRID)
     folds = make_folds(subjects=pd.DataFrame({"participant_id": IDS,
                                               "diagnosis": ["CN"] * 5 + ["AD"] * 5}),
                        n_folds=2, val_fraction=0.0, seed=0)

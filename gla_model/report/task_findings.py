@@ -57,6 +57,9 @@ def trusted_finding(*, tables: Sequence[Table], reference: str,
             f"{plain['auc_mean']:.3f} with every completion and {mri['accuracy_mean']:.3f} "
             f"and {mri['auc_mean']:.3f} with MRI only (accuracy "
             f"{_versus_best(trusted, 'accuracy', experiment=COMPLETE_EXPERIMENT)})")
+    if trusted["n_untrusted_test_mean"] == 0:
+        text += ("; no completion's uncertainty exceeded its split's threshold, so the row "
+                 "differs from the plain one only in its probability-calibrated SVM")
     alone = _table(tables, REPORT_TABLES["classification_completed_subjects"])
     if alone is not None and TRUSTED_SYNTH_PET in set(alone["source"]):
         rows = alone.set_index("source")
@@ -91,23 +94,30 @@ def _task_statement(*, data: pd.DataFrame, task: str, experiment: str, reference
     names = [name for name in (MRI_FEATURES, REAL_PET, MEAN_IMPUTED_PET, reference,
                                TRUSTED_SYNTH_PET) if name in rows.index]
     headline = HEADLINE_METRICS[is_binary(task)]
-    parts = []
+    parts, significant = [], []
     for metric in headline:
         best = rows.index[rows[f"{metric}_best"].astype(bool)][0]
         values = []
         for name in names:
             value = f"{rows.loc[name, 'label']} {rows.loc[name, f'{metric}_mean']:.3f}"
-            if name != best:
-                value += f" ({_versus_best(rows.loc[name], metric, experiment=experiment)})"
+            p = rows.loc[name, f"{metric}_t_pvalue_holm"]
+            if name != best and not pd.isna(p):
+                value += f" ({format_p(p)})"
+                if p < ALPHA:
+                    significant.append(f"{rows.loc[name, 'label']} on {_metric_label(metric)}")
             values.append(value)
-        parts.append(f"{_metric_label(metric)}: {', '.join(values)}; best "
-                     f"{rows.loc[best, 'label']}")
+        parts.append(f"{_metric_label(metric)}: {', '.join(values)} (best row: "
+                     f"{rows.loc[best, 'label']})")
     first = headline[0]
     adds = ("adds to" if rows.loc[reference, f"{first}_mean"]
             > rows.loc[MRI_FEATURES, f"{first}_mean"] else "does NOT add to")
+    test = TEST_WORDS[experiment].format(n=int(rows["n"].max()))
+    verdict = (f"significantly below the best row: {', '.join(significant)}" if significant
+               else "no row is significantly below the best")
     return (f"{task_title(task)} ({EXPERIMENT_WORDS[experiment]}): "
             f"{variants[reference]['label']}'s synthetic PET {adds} MRI features on "
-            f"{_metric_label(first)}. " + "; ".join(parts) + ".")
+            f"{_metric_label(first)}. " + "; ".join(parts) + f". p-values against the best "
+            f"row: {test}, Holm-corrected over the table's rows; {verdict} at {ALPHA}.")
 
 
 def _metric_label(metric: str) -> str:

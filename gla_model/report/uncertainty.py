@@ -173,7 +173,8 @@ def summary_lines(*, calibration: pd.DataFrame, mri_only: pd.DataFrame) -> list[
         ranks = ("have" if r["subject_p_holm"] < 0.05 and r["subject_spearman"] > 0
                  else "do not significantly have")
         voxel = r["voxel_spearman_median"]
-        shows = ("shows" if voxel > 0.3 else "weakly shows" if voxel > 0 else "does not show")
+        shows = ("shows" if voxel > 0.3 else "weakly shows" if voxel > 0.1
+                 else "does not show")
         confidence = ("overconfident" if r["error_ratio"] > 1 else "cautious")
         lines.append(
             f"{r['label']}: on the {int(r['n_subjects'])} test-fold subjects (each scored only "
