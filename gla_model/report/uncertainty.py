@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from gla_model import vocabulary
@@ -158,6 +159,10 @@ def reliability_figure(*, results: Mapping[str, Mapping[str, pd.DataFrame]],
                   label="calibrated: |e| = sqrt(2/π) SD")
         axis.set_xscale("log")
         axis.set_yscale("log")
+        for scale in (axis.xaxis, axis.yaxis):  # 1-2-5 decimals, no crowded minor labels
+            scale.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            scale.set_major_formatter(ticker.FormatStrFormatter("%.3g"))
+            scale.set_minor_formatter(ticker.NullFormatter())
     axis.set_xlabel("predicted SD (mean of the bin)")
     axis.set_ylabel("observed |error| (mean of the bin)")
     axis.set_title("Reliability: test-fold voxels in SD deciles")
