@@ -12,16 +12,18 @@ fold's test subjects, whom none of the S models saw, with
 * ``ensemble x TTA``: the S seeds on every augmentation.
 
 The PET is seed 0's plain prediction throughout (the one the workflow writes), so only the
-SD changes. Per estimator: members; ``voxel rho``, the median over subjects of the
-voxelwise Spearman between SD and |synthetic - real PET| in the brain mask; ``subject rho``,
-Spearman across subjects of mean SD vs MAE (n, p); ``|e|/E|e|``, the mean |error| over
-sqrt(2/pi) x the mean SD (pooled brain voxels; 1 for calibrated Gaussian errors, above 1
-overconfident); ``infer s``, the mean seconds per subject (T1w read, every member, the SD;
-one untimed pass first); ``train s``, the training added per fold model, (S-1) x the median
-seconds of one extra seed. The same-run figure: each ensemble's voxel rho and cost over
-TTA's, cost being the seconds added per fold model (training) plus inference of its test
-subjects. TTA's SD maps are also compared with the run's ``desc-synthsd`` maps (subjects
-the run did not flag as out of distribution): the same numbers show TTA is the default.
+SD changes. Per estimator: ``members``; ``voxel_rho``, the median over subjects of the
+voxelwise Spearman between SD and |synthetic - real PET| in the brain mask; ``subject_rho``,
+Spearman across subjects of mean SD vs MAE (``subject_n``, ``subject_p``); ``error_ratio``,
+the mean |error| over sqrt(2/pi) x the mean SD (pooled brain voxels; 1 for calibrated
+Gaussian errors, above 1 overconfident); ``infer_s``, the mean seconds per subject (T1w
+read, every member, the SD; after one untimed pass); ``train_s``, the training added per
+fold model, (S-1) x the median seconds of one extra seed. The same-run figure: each
+ensemble's voxel rho over TTA's (and their difference, the figure to read when TTA's rho is
+near 0) and its cost over TTA's, cost being the seconds added per fold model (training)
+plus the inference of its test subjects. TTA's SD maps are also compared with the run's
+``desc-synthsd`` maps (subjects the run did not flag as out of distribution): equal maps
+show that TTA here is the workflow's estimator.
 
 Checkpoints go to ``<results>/benchmarks/uncertainty_estimators/seed-<s>/<variant>/fold-<k>/``;
 the run's own files are only read.
@@ -269,6 +271,9 @@ def measure(*, results: Path, settings: Settings, variant: str, fold: str, seeds
           f"(extra seeds trained in {', '.join(f'{s:.0f}' for s in train_s)} s), "
           f"{runtime.device.type} {runtime.precision}, {threads} threads")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("voxel_rho: median over subjects of Spearman(SD, |error|) in the brain mask; "
+          "subject_rho: mean SD vs MAE; error_ratio: mean |error| / (sqrt(2/pi) mean SD), "
+          "1 if calibrated; infer_s: per subject; train_s: added per fold model")
     difference, compared = run_difference(
         synth_dir=layout.synth_dir(variant=variant, fold=fold), maps=maps)
     print(f"TTA vs the run's desc-synthsd maps ({compared} subjects): max |difference| "
@@ -280,7 +285,8 @@ def measure(*, results: Path, settings: Settings, variant: str, fold: str, seeds
         cost = ((row["train_s"] + len(subjects) * row["infer_s"])
                 / (len(subjects) * reference["infer_s"]))
         print(f"{row['estimator']}/TTA voxel rho ratio "
-              f"{row['voxel_rho'] / reference['voxel_rho']:.3f}, cost ratio {cost:.1f}")
+              f"{row['voxel_rho'] / reference['voxel_rho']:.3f} (difference "
+              f"{row['voxel_rho'] - reference['voxel_rho']:+.3f}), cost ratio {cost:.1f}")
     return table
 
 

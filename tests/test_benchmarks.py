@@ -34,8 +34,8 @@ FIGURES = {
     "ssim_filter": rf"matrix filter {NUMBER} ms, padded conv3d {NUMBER} ms \(ratio {NUMBER}\)",
     "train_throughput": rf"(?m)^demo +0\.125 +32 +1 +{NUMBER}/{NUMBER} +{NUMBER} +{NUMBER} "
                         rf"+{NUMBER} +{NUMBER}/{NUMBER} +{NUMBER} +{NUMBER}$",
-    "uncertainty_estimators": rf"ensemble/TTA voxel rho ratio -?{NUMBER}, "
-                              rf"cost ratio {NUMBER}",
+    "uncertainty_estimators": rf"ensemble/TTA voxel rho ratio -?{NUMBER} \(difference "
+                              rf"[+-]{NUMBER}\), cost ratio {NUMBER}",
 }
 DEFAULT_FIGURE = rf"ratio:? {NUMBER}"
 #: Over ~10 s in smoke mode on a 2-core machine (they still run in CI).
