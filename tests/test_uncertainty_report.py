@@ -124,7 +124,8 @@ def test_summary_lines_in_plain_words(results):
     assert lines[0].startswith(
         "GLA-GAN: on the 6 test-fold subjects (each scored only by members that never saw "
         "it), subjects with a higher mean uncertainty have a larger MAE (Spearman ρ = 0.90, "
-        "p=0.020 Holm). Within a subject the voxelwise ρ between SD and |error| has median ")
+        "p=0.020 Holm; ranked within each fold, i.e. among subjects scored by one model: ρ = ")
+    assert "Within a subject the voxelwise ρ between SD and |error| has median " in lines[0]
     assert "The SD is overconfident: the observed |error| is 5.01 times" in lines[0]
     worse = calibration.assign(voxel_spearman_median=-0.1, subject_p_holm=0.2)
     line = summary_lines(calibration=worse, mri_only=mri_only)[0]

@@ -26,6 +26,7 @@ from gla_model.layout import (
     uncertainty_path,
 )
 from gla_model.resources import AAL_REGION_COUNT, model_grid
+from gla_model.uncertainty.calibration import within_group_ranks
 from gla_model.uncertainty.estimator import write_uncertainty_table
 
 GRID = 16
@@ -168,7 +169,7 @@ def test_regions_are_the_grey_matter_of_each_aal_region(run, tables):
 
 def test_calibration_only_from_test_fold_subjects(tables):
     calibration, subjects = tables["calibration"], tables["subjects"]
-    assert set(calibration["level"]) == {"subject", "region", "cohort"}
+    assert set(calibration["level"]) == {"subject", "region", "cohort", "cohort_within_fold"}
     per_subject = calibration.loc[calibration["level"] == "subject"]
     assert sorted(per_subject["unit"]) == sorted(PAIRED)
     assert per_subject["p_value"].isna().all()  # voxels are not independent
@@ -216,3 +217,15 @@ def test_a_subject_its_fold_did_not_hold_out_is_refused(run, capsys):
     assert main(_command(run, synth="leaky/synthesize", out="leaky/out")) == 2
     assert f"scores ['{trained}'], which fold 0 did not hold out" in capsys.readouterr().err
     assert not (run / "leaky" / "out").exists()
+
+
+def test_within_fold_ranks_leave_out_what_differs_between_fold_models():
+    # Fold b's model is both more uncertain and worse than fold a's, but within each fold
+    # the SD ranks the errors backwards: pooled, the ranks agree; within folds, they do not.
+    folds = ["a"] * 4 + ["b"] * 4
+    sd = np.array([1.0, 2.0, 3.0, 4.0, 11.0, 12.0, 13.0, 14.0])
+    mae = np.array([4.0, 3.0, 2.0, 1.0, 14.0, 13.0, 12.0, 11.0])
+    assert stats.spearmanr(sd, mae).statistic > 0.5
+    sd_ranks, mae_ranks = (within_group_ranks(v, folds) for v in (sd, mae))
+    np.testing.assert_allclose(sd_ranks, [0.125, 0.375, 0.625, 0.875] * 2)
+    assert stats.spearmanr(sd_ranks, mae_ranks).statistic == pytest.approx(-1.0)

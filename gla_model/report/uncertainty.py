@@ -45,6 +45,9 @@ CALIBRATION_NOTES = (
     "SD and mean |error| (its grey-matter voxels); median [IQR] over the regions.",
     "Subject ρ: Spearman's rank correlation across the test subjects of the mean SD in the "
     "brain and the MAE, two-sided p (scipy), Holm-corrected over the models of this table.",
+    "Subject ρ within folds: the same with both ranked within each fold before pooling, so "
+    "the differences between the fold models (one model both more uncertain and worse) are "
+    "left out; p and correction as for subject ρ.",
     "Observed / expected |error|: the pooled mean |error| over sqrt(2/π) × the mean SD, the "
     "mean |error| of unbiased Gaussian errors with that SD: 1 is calibrated, above 1 the SD "
     "is too small (overconfident), below 1 too large.",
@@ -67,7 +70,8 @@ def calibration_report(*, results: Mapping[str, Mapping[str, pd.DataFrame]],
     rows = [_calibration_row(variant=v, label=variants[v]["label"], tables=results[v])
             for v in variants]
     data = pd.DataFrame(rows)
-    data["subject_p_holm"] = holm(data["subject_p"].to_numpy(float)) if len(data) else []
+    for name in ("subject", "within_fold"):
+        data[f"{name}_p_holm"] = holm(data[f"{name}_p"].to_numpy(float)) if len(data) else []
     cells = pd.DataFrame({
         "Model": data["label"], "Test subjects": data["n_subjects"],
         "Mean SD": [f"{v:.4f}" for v in data["sd_mean"]],
@@ -79,6 +83,9 @@ def calibration_report(*, results: Mapping[str, Mapping[str, pd.DataFrame]],
         "Subject ρ (n, p Holm)": [
             f"{r['subject_spearman']:.2f} ({int(r['subject_n'])}, "
             f"{format_p(r['subject_p_holm'])})" for _, r in data.iterrows()],
+        "Subject ρ within folds (p Holm)": [
+            f"{r['within_fold_spearman']:.2f} ({format_p(r['within_fold_p_holm'])})"
+            for _, r in data.iterrows()],
         "Observed / expected |error|": [f"{v:.2f}" for v in data["error_ratio"]]})
     markdown = "\n".join(["# Uncertainty calibration on the test-fold subjects", "",
                           markdown_rows(cells), "", *(f"- {note}" for note in CALIBRATION_NOTES),
@@ -185,7 +192,9 @@ def summary_lines(*, calibration: pd.DataFrame, mri_only: pd.DataFrame) -> list[
             f"{r['label']}: on the {int(r['n_subjects'])} test-fold subjects (each scored only "
             f"by members that never saw it), subjects with a higher mean uncertainty {ranks} "
             f"a larger MAE (Spearman ρ = {r['subject_spearman']:.2f}, "
-            f"{format_p(r['subject_p_holm'])} Holm). Within a subject the voxelwise ρ between "
+            f"{format_p(r['subject_p_holm'])} Holm; ranked within each fold, i.e. among "
+            f"subjects scored by one model: ρ = {r['within_fold_spearman']:.2f}, "
+            f"{format_p(r['within_fold_p_holm'])} Holm). Within a subject the voxelwise ρ between "
             f"SD and |error| has median {voxel:.2f} (per AAL region across subjects: median "
             f"{r['region_spearman_median']:.2f}), so the SD map {shows} where a synthetic PET "
             f"errs more. The SD is {confidence}: the observed |error| is "
@@ -216,6 +225,7 @@ def _calibration_row(*, variant: str, label: str, tables: Mapping[str, pd.DataFr
     voxel = calibration.loc[calibration["level"] == "subject", "spearman"].dropna()
     region = calibration.loc[calibration["level"] == "region", "spearman"].dropna()
     cohort = calibration.loc[calibration["level"] == "cohort"]
+    within = calibration.loc[calibration["level"] == "cohort_within_fold"]
     tests = subjects.loc[subjects["group"] == vocabulary.PAIRED]
     weights = reliability["n_voxels"].to_numpy(float)
     expected = float(np.sum(weights * reliability["expected_abs_error"]))
@@ -226,6 +236,9 @@ def _calibration_row(*, variant: str, label: str, tables: Mapping[str, pd.DataFr
            "subject_spearman": float(cohort["spearman"].iloc[0]) if len(cohort) else math.nan,
            "subject_p": float(cohort["p_value"].iloc[0]) if len(cohort) else math.nan,
            "subject_n": int(cohort["n"].iloc[0]) if len(cohort) else 0,
+           "within_fold_spearman": (float(within["spearman"].iloc[0]) if len(within)
+                                    else math.nan),
+           "within_fold_p": float(within["p_value"].iloc[0]) if len(within) else math.nan,
            "error_ratio": observed / expected if expected > 0 else math.nan}
     for name, values in (("voxel_spearman", voxel), ("region_spearman", region)):
         q1, median, q3 = (np.percentile(values, [25, 50, 75]) if len(values)

@@ -14,6 +14,10 @@ checks this). MRI-only subjects have no real PET and no error.
 - ``cohort``: one row, Spearman's rho across the test subjects between the mean SD in the
   brain (``sd_mean``) and the MAE (``n`` subjects), with scipy's p-value: does a subject with
   a higher uncertainty have a larger error?
+- ``cohort_within_fold``: the same with the mean SD and the MAE ranked within each fold
+  (mid-ranks scaled to (0, 1)) before pooling: the test subjects of one fold share one model,
+  so this leaves out what differs between the fold models (one model both more uncertain
+  and worse than the others) and asks whether the SD ranks subjects scored by one model.
 
 ``reliability``: the test subjects' brain voxels pooled and cut into :data:`RELIABILITY_BINS`
 bins at the quantiles of their SD; per bin the SD range, voxel count, mean SD, mean and RMS
@@ -29,6 +33,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from gla_model.uncertainty.summary import SubjectMaps, spearman
 
@@ -60,7 +65,23 @@ def calibration_table(maps: Sequence[SubjectMaps], *, names: Mapping[int, str]
                           np.array([m.mae for m in tests]))
         rows.append({"level": "cohort", "unit": "subjects", "spearman": rho, "p_value": p,
                      "n": len(tests)})
+        folds = [str(m.row["model"]) for m in tests]
+        rho, p = spearman(
+            within_group_ranks(np.array([float(m.row["sd_mean"]) for m in tests]), folds),
+            within_group_ranks(np.array([m.mae for m in tests]), folds))
+        rows.append({"level": "cohort_within_fold", "unit": "subjects", "spearman": rho,
+                     "p_value": p, "n": len(tests)})
     return pd.DataFrame(rows, columns=list(CALIBRATION_COLUMNS))
+
+
+def within_group_ranks(values: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    """Mid-ranks of ``values`` within each group, scaled to (0, 1) by the group's size."""
+    labels = np.asarray(groups)
+    ranks = np.empty(len(values), dtype=np.float64)
+    for group in np.unique(labels):
+        inside = labels == group
+        ranks[inside] = (stats.rankdata(values[inside]) - 0.5) / inside.sum()
+    return ranks
 
 
 def reliability_table(maps: Sequence[SubjectMaps], *, bins: int = RELIABILITY_BINS
