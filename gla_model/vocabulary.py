@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 #: Diagnoses the workflow knows (participants.tsv values map onto these), from normal
 #: to demented: cognitively normal, mild cognitive impairment, Alzheimer's disease.
 DIAGNOSES = ("CN", "MCI", "AD")
@@ -42,6 +44,16 @@ BASELINE_SOURCES = (MRI_FEATURES, REAL_PET, MEAN_TRAIN_PET, MEAN_IMPUTED_PET,
 PAIRED_EXPERIMENT = "paired"
 COMPLETE_EXPERIMENT = "complete"
 EXPERIMENTS = (PAIRED_EXPERIMENT, COMPLETE_EXPERIMENT)
+#: Each experiment's sources besides the model variants: the references listed before the
+#: variants, and the rows after them (Table III's trusted completions).
+REFERENCE_SOURCES = {PAIRED_EXPERIMENT: (MRI_FEATURES, REAL_PET),
+                     COMPLETE_EXPERIMENT: (MRI_FEATURES, MEAN_IMPUTED_PET)}
+DERIVED_SOURCES = {PAIRED_EXPERIMENT: (), COMPLETE_EXPERIMENT: (TRUSTED_SYNTH_PET,)}
+
+
+def experiment_sources(*, experiment: str, variants: Iterable[str]) -> list[str]:
+    """Every classification source of ``experiment``: references, variants, derived rows."""
+    return [*REFERENCE_SOURCES[experiment], *variants, *DERIVED_SOURCES[experiment]]
 
 #: Report groups of the model variants.
 VARIANT_GROUPS = ("main", "ablation_architecture", "ablation_losses", "ablation_patches")

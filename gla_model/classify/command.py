@@ -27,10 +27,6 @@ from gla_model.vocabulary import MEAN_IMPUTED_PET, MRI_FEATURES, REAL_PET, TRUST
 
 LOG = logging.getLogger(__name__)
 
-#: Sources that are not a model variant, per experiment.
-REFERENCE_SOURCES = {vocabulary.PAIRED_EXPERIMENT: (MRI_FEATURES, REAL_PET),
-                     vocabulary.COMPLETE_EXPERIMENT: (MRI_FEATURES, MEAN_IMPUTED_PET,
-                                                      TRUSTED_SYNTH_PET)}
 #: Columns the trusted source reads from ``uncertainty/<reference>/subjects.tsv``.
 UNCERTAINTY_COLUMNS = ("participant_id", "group", "sd_fold_models")
 
@@ -67,8 +63,8 @@ def run_command(args: argparse.Namespace) -> None:
     """Run one classification experiment for one source and write its tables per task."""
     experiment, source = args.experiment, args.source
     paired = experiment == vocabulary.PAIRED_EXPERIMENT
-    references = REFERENCE_SOURCES[experiment]
-    others = {s for sources in REFERENCE_SOURCES.values() for s in sources} - set(references)
+    references = vocabulary.experiment_sources(experiment=experiment, variants=())
+    others = set(vocabulary.BASELINE_SOURCES) - {vocabulary.MEAN_TRAIN_PET, *references}
     if source in others:
         raise ConfigError(f"--source {source} does not exist for --experiment {experiment}; "
                           f"its sources are {list(references)} and the model variants.")

@@ -22,13 +22,13 @@ from gla_model.report import figures, inputs, tables
 from gla_model.report.tasks import confusion_counts, task_title
 from gla_model.vocabulary import (
     COMPLETE_EXPERIMENT,
-    MEAN_IMPUTED_PET,
+    EXPERIMENTS,
     MRI_FEATURES,
     MRI_ONLY_SUBJECTS,
     PAIRED_EXPERIMENT,
     PAPER_TASK,
     REAL_PET,
-    TRUSTED_SYNTH_PET,
+    experiment_sources,
 )
 
 
@@ -44,7 +44,7 @@ def task_tables(*, args: argparse.Namespace, variants: Mapping[str, Mapping], ta
 def completed_subjects(*, args: argparse.Namespace, variants: Mapping[str, Mapping]
                        ) -> tables.Table:
     """Table III on the MRI-only subjects alone, from the complete experiment's predictions."""
-    sources = [MRI_FEATURES, MEAN_IMPUTED_PET, *variants, TRUSTED_SYNTH_PET]
+    sources = experiment_sources(experiment=COMPLETE_EXPERIMENT, variants=variants)
     predictions = inputs.read_predictions(directory=args.classify_dir, task=PAPER_TASK,
                                           experiment=COMPLETE_EXPERIMENT, sources=sources)
     subjects = read_cohort_table(path=args.cohort)
@@ -75,12 +75,10 @@ def confusion(*, args: argparse.Namespace, variants: Mapping[str, Mapping], task
 def task_results(*, args: argparse.Namespace, variants: Mapping[str, Mapping], task: str
                  ) -> dict[str, pd.DataFrame]:
     """Every source's results of ``task`` per experiment (the trusted source: complete)."""
-    sources = {PAIRED_EXPERIMENT: [MRI_FEATURES, REAL_PET, *variants],
-               COMPLETE_EXPERIMENT: [MRI_FEATURES, MEAN_IMPUTED_PET, *variants,
-                                     TRUSTED_SYNTH_PET]}
-    return {experiment: inputs.read_classification(directory=args.classify_dir, task=task,
-                                                   experiment=experiment, sources=names)
-            for experiment, names in sources.items()}
+    return {experiment: inputs.read_classification(
+                directory=args.classify_dir, task=task, experiment=experiment,
+                sources=experiment_sources(experiment=experiment, variants=variants))
+            for experiment in EXPERIMENTS}
 
 
 def other_tasks(args: argparse.Namespace) -> list[str]:

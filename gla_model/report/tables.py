@@ -50,6 +50,7 @@ from gla_model.vocabulary import (
     PAPER_TASK,
     REAL_PET,
     TRUSTED_SYNTH_PET,
+    experiment_sources,
 )
 from gla_model.vocabulary import MEAN_TRAIN_PET as BASELINE
 
@@ -157,10 +158,8 @@ def classification_table(*, results: pd.DataFrame, variants: Mapping[str, Mappin
     variant with its uncertain completions left to MRI features). The paper's task gives
     Tables II and III; a multi-class task has its own metrics (:func:`.tasks.task_metrics`).
     """
-    fixed = ([MRI_FEATURES, REAL_PET] if experiment == PAIRED_EXPERIMENT
-             else [MRI_FEATURES, MEAN_IMPUTED_PET])
-    trusted = [] if experiment == PAIRED_EXPERIMENT else [TRUSTED_SYNTH_PET]
-    names = [*fixed, *group_members(variants=variants, group="main"), *trusted]
+    names = experiment_sources(experiment=experiment,
+                               variants=group_members(variants=variants, group="main"))
     rows = _select(results, column="source", names=names, role=f"{experiment} classification")
     metrics = task_metrics(task)
     units = classification_units(results=rows, experiment=experiment, metrics=metrics)
@@ -170,7 +169,7 @@ def classification_table(*, results: pd.DataFrame, variants: Mapping[str, Mappin
         TRUSTED_SYNTH_PET: trusted_label(variants=variants, reference=reference)}
     data.insert(1, "label", [labels[name] for name in names])
     notes = [_statistics_note(units.text, n=int(data["n"].max()))]
-    if trusted:
+    if TRUSTED_SYNTH_PET in names:
         trusted_rows = rows.loc[rows["source"] == TRUSTED_SYNTH_PET]
         for column in ("threshold", "n_untrusted_test", "n_mri_only_test"):
             data[f"{column}_mean"] = data["source"].map(
@@ -207,8 +206,8 @@ def completed_subjects_table(*, predictions: pd.DataFrame, mri_only_ids: Sequenc
     specificity and AUC are the mean over seeds of each seed's pooled out-of-fold
     predictions (descriptive).
     """
-    names = [MRI_FEATURES, MEAN_IMPUTED_PET, *group_members(variants=variants, group="main"),
-             TRUSTED_SYNTH_PET]
+    names = experiment_sources(experiment=COMPLETE_EXPERIMENT,
+                               variants=group_members(variants=variants, group="main"))
     rows = _select(predictions, column="source", names=names, role="complete predictions")
     rows = rows.loc[rows["participant_id"].isin(set(mri_only_ids))]
     if rows.empty:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from sklearn import metrics as skmetrics
 
 from gla_model.classify.tasks import is_binary, task_classes
 
@@ -44,7 +45,6 @@ def trusted_note(*, rows: pd.DataFrame, label: str) -> str:
 def confusion_counts(*, predictions: pd.DataFrame, n_classes: int) -> np.ndarray:
     """Counts of (true class, predicted class) over every row of ``predictions`` (columns
     ``y_true``, ``y_pred``: class indices), rows = true class."""
-    counts = np.zeros((n_classes, n_classes), dtype=int)
-    np.add.at(counts, (predictions["y_true"].to_numpy(dtype=int),
-                       predictions["y_pred"].to_numpy(dtype=int)), 1)
-    return counts
+    return skmetrics.confusion_matrix(predictions["y_true"].to_numpy(dtype=int),
+                                      predictions["y_pred"].to_numpy(dtype=int),
+                                      labels=list(range(n_classes)))

@@ -45,9 +45,9 @@ BIDS_ROOT = (LAYOUT.demo_bids if SETTINGS.cohort.source == "demo"
              else Path(SETTINGS.cohort.bids_dir))
 VARIANTS = SETTINGS.variants
 FOLDS = [str(fold) for fold in range(SETTINGS.cv.n_folds)]
-PAIRED_SOURCES = [vocab.MRI_FEATURES, vocab.REAL_PET, *VARIANTS]
-COMPLETE_SOURCES = [vocab.MRI_FEATURES, vocab.MEAN_IMPUTED_PET, *VARIANTS,
-                    vocab.TRUSTED_SYNTH_PET]
+PAIRED_SOURCES = vocab.experiment_sources(experiment=vocab.PAIRED_EXPERIMENT, variants=VARIANTS)
+COMPLETE_SOURCES = vocab.experiment_sources(experiment=vocab.COMPLETE_EXPERIMENT,
+                                            variants=VARIANTS)
 QUALITY_SOURCES = [*VARIANTS, vocab.MEAN_TRAIN_PET]
 FEATURE_SOURCES = [vocab.REAL_PET, *VARIANTS]
 REFERENCE_VARIANT = SETTINGS.evaluation.reference_variant
