@@ -32,7 +32,7 @@ import pandas as pd
 from gla_model import vocabulary
 from gla_model.errors import LeakageError
 from gla_model.features import region_sums, tissue_classes
-from gla_model.folds import fold_numbers
+from gla_model.folds import fold_numbers, fold_subjects
 from gla_model.layout import (
     model_folder,
     preprocessed_path,
@@ -85,7 +85,7 @@ def read_variant(*, variant_dir: Path, folds: pd.DataFrame, mri_only: Iterable[s
     maps = []
     for fold in fold_numbers(folds=folds):
         folder = variant_dir / model_folder(str(fold))
-        held_out = set(folds.loc[folds[f"role_fold{fold}"] == "test", "participant_id"])
+        held_out = set(fold_subjects(folds=folds, fold=fold)["test"])
         rows = _rows(folder)
         strangers = sorted(set(rows) - held_out)
         if strangers:
